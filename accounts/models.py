@@ -1,0 +1,123 @@
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+class Role(models.TextChoices):
+    SALES_REP = "sales_rep", "Sales rep"
+    SALES_MANAGER = "sales_manager", "Sales manager"
+    HEAD_OF_SALES = "head_of_sales", "Head of Sales"
+    PRODUCT_MANAGER = "product_manager", "Product manager"
+    HEAD_OF_PRODUCT = "head_of_product", "Head of Product"
+    ADMIN = "admin", "Admin"
+
+
+SALES_ROLES = {Role.SALES_REP, Role.SALES_MANAGER, Role.HEAD_OF_SALES}
+PRODUCT_ROLES = {Role.PRODUCT_MANAGER, Role.HEAD_OF_PRODUCT}
+# Roles of which exactly one person may be active at a time.
+SINGLE_SEAT_ROLES = (Role.HEAD_OF_SALES, Role.HEAD_OF_PRODUCT)
+# Who each role reports to; roles not listed report to nobody in this app.
+REPORTS_TO = {
+    Role.SALES_REP: Role.SALES_MANAGER,
+    Role.SALES_MANAGER: Role.HEAD_OF_SALES,
+}
+
+
+class User(AbstractUser):
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.SALES_REP)
+    manager = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reports",
+        help_text="A rep reports to a sales manager; a sales manager to the Head of Sales.",
+    )
+    team_name = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text="For sales managers: the name of the team they lead, e.g. 'Enterprise East'.",
+    )
+
+    class Meta:
+        ordering = ["first_name", "last_name", "username"]
+        constraints = [
+            # The database, not only the form, keeps the two heads unique.
+            models.UniqueConstraint(
+                fields=["role"],
+                condition=Q(is_active=True, role__in=[r.value for r in SINGLE_SEAT_ROLES]),
+                name="one_active_head_per_role",
+                violation_error_message=(
+                    "Only one person at a time may be the active Head of Sales or Head of Product."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(manager__isnull=True) | Q(role__in=[r.value for r in REPORTS_TO]),
+                name="only_sales_staff_have_a_manager",
+            ),
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self):
+        return self.get_full_name() or self.username
+
+    @property
+    def is_sales(self):
+        return self.role in SALES_ROLES
+
+    @property
+    def is_product(self):
+        return self.role in PRODUCT_ROLES
+
+    @property
+    def is_head_of_sales(self):
+        return self.role == Role.HEAD_OF_SALES
+
+    @property
+    def is_head_of_product(self):
+        return self.role == Role.HEAD_OF_PRODUCT
+
+    @property
+    def team_label(self):
+        """How a sales manager's team is named on pages."""
+        return self.team_name or f"Team {self.display_name}"
+
+    def clean(self):
+        super().clean()
+        errors = {}
+        expected = REPORTS_TO.get(self.role)
+        if expected is None and self.manager_id:
+            errors["manager"] = f"A {self.get_role_display()} does not report to a manager here."
+        elif expected is not None:
+            if self.manager_id is None:
+                errors["manager"] = (
+                    f"A {self.get_role_display()} needs a manager who is a {expected.label}."
+                )
+            elif self.manager.role != expected:
+                errors["manager"] = (
+                    f"A {self.get_role_display()}'s manager must be a {expected.label}; "
+                    f"{self.manager} is a {self.manager.get_role_display()}."
+                )
+            elif self.manager_id == self.pk:
+                errors["manager"] = "Nobody can be their own manager."
+        if self.role in SINGLE_SEAT_ROLES and self.is_active:
+            other = User.objects.filter(role=self.role, is_active=True).exclude(pk=self.pk).first()
+            if other:
+                errors["role"] = (
+                    f"{other} is already the active {self.get_role_display()}; "
+                    "deactivate them first."
+                )
+        if self.role != Role.SALES_MANAGER and self.team_name:
+            errors["team_name"] = "Only sales managers lead a team."
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args, **kwargs):
+        # Admins work in the Django admin; nobody else needs it.
+        if self.role == Role.ADMIN:
+            self.is_staff = True
+        super().save(*args, **kwargs)

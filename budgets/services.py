@@ -1,0 +1,270 @@
+"""Every change to a budget goes through these functions.
+
+Each one locks the quarter's budget row (SELECT ... FOR UPDATE) inside a transaction, checks
+the rule against the locked balances, appends one ledger entry and moves the balances in the
+same transaction. The lock serialises concurrent approvals of one quarter, so two of them can
+never both see the same remaining points; the CheckConstraints on Budget catch anything that
+slips past. Callers that touch two budgets must lock them in quarter order (earlier first).
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import InsufficientBudget, InvalidInput, NotAllowed, QuarterClosed
+
+from .fiscal import FiscalQuarter
+from .models import Budget, LedgerEntry, Quarter
+
+MAX_CAPACITY = 1_000_000
+MAX_POINTS = 10_000
+
+
+# --- Quarters -------------------------------------------------------------------------------
+
+
+def quarter_get_or_create(fq: FiscalQuarter) -> Quarter:
+    quarter, _ = Quarter.objects.get_or_create(
+        fiscal_year=fq.fiscal_year,
+        number=fq.number,
+        defaults={"start_date": fq.start, "end_date": fq.end},
+    )
+    Budget.objects.get_or_create(quarter=quarter)
+    return quarter
+
+
+def quarter_current(today=None) -> Quarter:
+    today = today or timezone.localdate()
+    return quarter_get_or_create(FiscalQuarter.containing(today))
+
+
+def quarters_ensure_open(today=None) -> list[Quarter]:
+    """Create the current and next quarters (with budgets) if they do not exist yet."""
+    today = today or timezone.localdate()
+    current = FiscalQuarter.containing(today)
+    return [quarter_get_or_create(current), quarter_get_or_create(current.next())]
+
+
+def quarter_from_slug(slug) -> Quarter | None:
+    fq = FiscalQuarter.parse(slug)
+    if fq is None:
+        return None
+    return Quarter.objects.for_fiscal(fq).select_related("budget").first()
+
+
+# --- Validation ----------------------------------------------------------------------------
+
+
+def _whole_number(value, *, field, minimum, maximum):
+    if isinstance(value, bool):
+        raise InvalidInput(f"{field} must be a whole number.", field=field)
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{field} must be a whole number.", field=field) from None
+    if str(number) != str(value) and number != value:
+        raise InvalidInput(f"{field} must be a whole number.", field=field)
+    if number < minimum or number > maximum:
+        raise InvalidInput(
+            f"{field} must be between {minimum:,} and {maximum:,}; got {number:,}.", field=field
+        )
+    return number
+
+
+def _points(points):
+    return _whole_number(points, field="Points", minimum=1, maximum=MAX_POINTS)
+
+
+# --- Ledger --------------------------------------------------------------------------------
+
+
+def _lock(quarter, today=None) -> Budget:
+    """Lock the quarter's budget row and refuse if the quarter no longer takes entries."""
+    budget = Budget.objects.select_for_update().get(quarter_id=quarter.pk)
+    # Read the quarter after the lock is held: budget_expire sets closed_at under this lock.
+    budget.quarter = Quarter.objects.get(pk=quarter.pk)
+    q = budget.quarter
+    today = today or timezone.localdate()
+    if q.is_closed or today >= q.closes_on:
+        raise QuarterClosed(
+            f"{q.label} closed on {q.closes_on:%d %b %Y}; its ledger takes no new entries.",
+            quarter=q.slug,
+        )
+    return budget
+
+
+def _append(budget, *, kind, points, actor, reason, allocated=0, reserved=0, expired=0):
+    budget.allocated += allocated
+    budget.reserved += reserved
+    budget.expired += expired
+    budget.save(
+        update_fields=["capacity", "percentage", "allocated", "reserved", "expired", "updated_at"]
+    )
+    return LedgerEntry.objects.create(
+        budget=budget,
+        kind=kind,
+        points=points,
+        actor=actor,
+        reason=reason,
+        allocated_after=budget.allocated,
+        reserved_after=budget.reserved,
+        remaining_after=budget.remaining,
+    )
+
+
+def budget_set_capacity(*, quarter, capacity, actor, percentage=None, reason=""):
+    """Set engineering capacity (and optionally the sales percentage); allocates the difference."""
+    if actor is None or not actor.is_head_of_product:
+        raise NotAllowed("Only the Head of Product sets quarterly capacity.")
+    capacity = _whole_number(capacity, field="Capacity", minimum=1, maximum=MAX_CAPACITY)
+    if percentage is not None:
+        percentage = _whole_number(percentage, field="Sales percentage", minimum=1, maximum=100)
+    with transaction.atomic():
+        budget = _lock(quarter)
+        percentage = budget.percentage if percentage is None else percentage
+        new_allocated = Budget.allocation_for(capacity, percentage)
+        if new_allocated < budget.reserved:
+            raise InvalidInput(
+                f"{capacity:,} points at {percentage}% gives a budget of {new_allocated}, "
+                f"below the {budget.reserved} points already reserved in {budget.quarter.label}.",
+                field="capacity",
+                needed=budget.reserved,
+                remaining=new_allocated,
+                shortfall=budget.reserved - new_allocated,
+            )
+        if capacity == budget.capacity and percentage == budget.percentage:
+            return None
+        old = f"capacity {budget.capacity:,} at {budget.percentage}%"
+        budget.capacity, budget.percentage = capacity, percentage
+        note = f"{old} → capacity {capacity:,} at {percentage}%"
+        delta = new_allocated - budget.allocated
+        return _append(
+            budget,
+            kind=LedgerEntry.Kind.ALLOCATE,
+            points=delta,
+            actor=actor,
+            reason=f"{note}. {reason}".strip(),
+            allocated=delta,
+        )
+
+
+def budget_reserve(*, quarter, points, actor, reason=""):
+    points = _points(points)
+    with transaction.atomic():
+        budget = _lock(quarter)
+        if points > budget.remaining:
+            raise InsufficientBudget(
+                needed=points, remaining=budget.remaining, quarter_label=budget.quarter.label
+            )
+        return _append(
+            budget,
+            kind=LedgerEntry.Kind.RESERVE,
+            points=points,
+            actor=actor,
+            reason=reason,
+            reserved=points,
+        )
+
+
+def budget_release(*, quarter, points, actor, reason=""):
+    points = _points(points)
+    with transaction.atomic():
+        budget = _lock(quarter)
+        if points > budget.reserved:
+            raise InvalidInput(
+                f"Cannot release {points} points: only {budget.reserved} are reserved in "
+                f"{budget.quarter.label}.",
+                field="points",
+            )
+        return _append(
+            budget,
+            kind=LedgerEntry.Kind.RELEASE,
+            points=points,
+            actor=actor,
+            reason=reason,
+            reserved=-points,
+        )
+
+
+def budget_re_estimate(*, quarter, old_points, new_points, actor, reason=""):
+    """Reserve or release the difference between two estimates of reserved work."""
+    old_points, new_points = _points(old_points), _points(new_points)
+    delta = new_points - old_points
+    if delta == 0:
+        return None
+    with transaction.atomic():
+        budget = _lock(quarter)
+        if delta > budget.remaining:
+            raise InsufficientBudget(
+                needed=delta, remaining=budget.remaining, quarter_label=budget.quarter.label
+            )
+        if -delta > budget.reserved:
+            raise InvalidInput("Cannot release more points than are reserved.", field="points")
+        return _append(
+            budget,
+            kind=LedgerEntry.Kind.RE_ESTIMATE,
+            points=delta,
+            actor=actor,
+            reason=reason or f"estimate {old_points} → {new_points}",
+            reserved=delta,
+        )
+
+
+def budget_record_change_cost(*, quarter, points, actor, reason):
+    """Record points burned by work in progress that was changed; they stay spent."""
+    points = _points(points)
+    if not (reason or "").strip():
+        raise InvalidInput("Say why the work in progress changed.", field="reason")
+    with transaction.atomic():
+        budget = _lock(quarter)
+        return _append(
+            budget, kind=LedgerEntry.Kind.CHANGE_COST, points=points, actor=actor, reason=reason
+        )
+
+
+def budget_expire(*, quarter, today=None):
+    """Close the quarter: what remains expires and the ledger is frozen. Safe to run twice."""
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        budget = Budget.objects.select_for_update().get(quarter_id=quarter.pk)
+        q = Quarter.objects.select_for_update().get(pk=quarter.pk)
+        if q.is_closed:
+            return None
+        if today < q.closes_on:
+            raise InvalidInput(
+                f"{q.label} closes on {q.closes_on:%d %b %Y}, a week after it ends.",
+                field="quarter",
+            )
+        remaining = budget.remaining
+        entry = _append(
+            budget,
+            kind=LedgerEntry.Kind.EXPIRE,
+            points=remaining,
+            actor=None,
+            reason=f"{q.label} closed; {remaining} unspent points expire.",
+            expired=remaining,
+        )
+        q.closed_at = timezone.now()
+        q.save(update_fields=["closed_at"])
+        return entry
+
+
+def ledger_sums(budget) -> dict:
+    """Balances recomputed from the ledger alone (the record the running balances must match)."""
+    allocated = reserved = expired = 0
+    for kind, points in budget.entries.values_list("kind", "points"):
+        if kind == LedgerEntry.Kind.ALLOCATE:
+            allocated += points
+        elif kind in (LedgerEntry.Kind.RESERVE, LedgerEntry.Kind.RE_ESTIMATE):
+            reserved += points
+        elif kind == LedgerEntry.Kind.RELEASE:
+            reserved -= points
+        elif kind == LedgerEntry.Kind.EXPIRE:
+            expired += points
+    return {
+        "allocated": allocated,
+        "reserved": reserved,
+        "expired": expired,
+        "remaining": allocated - reserved - expired,
+    }

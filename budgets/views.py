@@ -1,0 +1,85 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from config.errors import DomainError
+
+from .fiscal import FiscalQuarter
+from .forms import CapacityForm
+from .models import Quarter
+from .services import budget_set_capacity, quarter_current, quarters_ensure_open
+
+
+def _quarter_or_404(slug):
+    fq = FiscalQuarter.parse(slug)
+    if fq is None:
+        raise Http404("No such quarter.")
+    quarter = Quarter.objects.for_fiscal(fq).select_related("budget").first()
+    if quarter is None:
+        # The current and next quarters always exist; any other must have been planned.
+        open_slugs = {q.slug for q in quarters_ensure_open()}
+        if fq.slug not in open_slugs:
+            raise Http404("No budget has been set up for that quarter.")
+        quarter = Quarter.objects.for_fiscal(fq).select_related("budget").get()
+    return quarter
+
+
+@login_required
+def current(request):
+    return redirect("budgets:quarter", slug=quarter_current().slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def quarter_detail(request, slug):
+    quarter = _quarter_or_404(slug)
+    budget = quarter.budget
+    can_set_capacity = request.user.is_head_of_product and not quarter.is_closed
+    form = CapacityForm(
+        initial={"capacity": budget.capacity or None, "percentage": budget.percentage}
+    )
+    if request.method == "POST":
+        if not request.user.is_head_of_product:
+            return render(
+                request,
+                "403.html",
+                {"reason": "Only the Head of Product sets capacity."},
+                status=403,
+            )
+        form = CapacityForm(request.POST)
+        if form.is_valid():
+            try:
+                budget_set_capacity(
+                    quarter=quarter,
+                    capacity=form.cleaned_data["capacity"],
+                    percentage=form.cleaned_data["percentage"],
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                )
+            except DomainError as exc:
+                form.add_error(
+                    exc.details.get("field") if exc.details.get("field") in form.fields else None,
+                    exc.message,
+                )
+            else:
+                messages.success(request, f"Capacity for {quarter.label} saved.")
+                return redirect("budgets:quarter", slug=quarter.slug)
+    entries = budget.entries.select_related("actor").order_by("-created_at", "-id")
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    quarters = Quarter.objects.all()
+    return render(
+        request,
+        "budgets/quarter.html",
+        {
+            "quarter": quarter,
+            "budget": budget,
+            "page": page,
+            "form": form,
+            "can_set_capacity": can_set_capacity,
+            "quarters": quarters,
+        },
+        status=400 if request.method == "POST" else 200,
+    )

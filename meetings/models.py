@@ -1,0 +1,1 @@
+"""The weekly sync: the models arrive with issue 5."""

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class RequestsConfig(AppConfig):
+    name = "requests_app"

@@ -1,0 +1,1 @@
+"""Feature requests: the models arrive with issue 3."""
