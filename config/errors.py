@@ -50,3 +50,17 @@ class InsufficientBudget(DomainError):
 
 class QuarterClosed(DomainError):
     code = "quarter_closed"
+
+
+class NotFound(DomainError):
+    """The object does not exist or is not shared with this user: always a 404."""
+
+    status = 404
+    code = "not_found"
+
+
+class StaleOrder(DomainError):
+    code = "stale"
+
+    def __init__(self, message="The queue changed since you loaded it; reload and try again."):
+        super().__init__(message)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.views import healthz
+from requests_app import views as request_views
 
 admin.site.site_header = "Feature Budget administration"
 admin.site.site_title = "Feature Budget admin"
@@ -10,5 +11,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("budget/", include("budgets.urls")),
+    path("requests/", include("requests_app.urls")),
+    path("inbox/", request_views.inbox, name="inbox"),
+    path("queue/", request_views.queue, name="queue"),
     path("", include("accounts.urls")),
 ]

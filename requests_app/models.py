@@ -1,1 +1,275 @@
-"""Feature requests: the models arrive with issue 3."""
+from collections import defaultdict
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxLengthValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+MAX_PROBLEM_LENGTH = 20_000
+
+
+class Status(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    RETURNED = "returned", "Returned"
+    REJECTED = "rejected", "Rejected"
+    ESCALATED = "escalated", "Escalated"
+    APPROVED = "approved", "Approved"
+    DEFERRED = "deferred", "Deferred"
+    DECLINED = "declined", "Declined"
+    IN_PROGRESS = "in_progress", "In progress"
+    SHIPPED = "shipped", "Shipped"
+    CANCELLED = "cancelled", "Cancelled"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    MERGED = "merged", "Merged"
+
+
+ROADMAP_STATUSES = {Status.APPROVED, Status.IN_PROGRESS, Status.SHIPPED}
+
+
+class Importance(models.TextChoices):
+    NICE_TO_HAVE = "nice_to_have", "Nice-to-have"
+    IMPORTANT = "important", "Important"
+    DEAL_BLOCKER = "deal_blocker", "Deal-blocker"
+
+
+class ProductTheme(models.Model):
+    """A long-term product theme (the 2-5 year view) a request can be tied to."""
+
+    name = models.CharField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class FeatureRequest(models.Model):
+    title = models.CharField(max_length=200)
+    problem = models.TextField(
+        help_text="The problem the customer has, in their words.",
+        validators=[MaxLengthValidator(MAX_PROBLEM_LENGTH)],
+    )
+    proposed_solution = models.TextField(
+        blank=True, validators=[MaxLengthValidator(MAX_PROBLEM_LENGTH)]
+    )
+    importance = models.CharField(
+        max_length=20, choices=Importance.choices, default=Importance.IMPORTANT
+    )
+    theme = models.ForeignKey(
+        ProductTheme,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="requests",
+        help_text="Empty means tactical: needed within the next 12 months.",
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="authored_requests"
+    )
+    # The author's manager when the request was submitted: the team whose inbox it is in.
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="team_requests",
+    )
+    target_quarter = models.ForeignKey(
+        "budgets.Quarter", null=True, blank=True, on_delete=models.PROTECT, related_name="requests"
+    )
+    estimate = models.PositiveIntegerField(null=True, blank=True)
+    inbox_rank = models.PositiveIntegerField(null=True, blank=True)
+    queue_rank = models.PositiveIntegerField(null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_requests"
+    )
+    followers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="followed_requests"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Strict orders: no two requests share a rank in one inbox or one quarter's queue.
+            models.UniqueConstraint(
+                fields=["manager", "inbox_rank"],
+                condition=Q(inbox_rank__isnull=False),
+                name="unique_inbox_rank",
+            ),
+            models.UniqueConstraint(
+                fields=["target_quarter", "queue_rank"],
+                condition=Q(queue_rank__isnull=False),
+                name="unique_queue_rank",
+            ),
+            models.CheckConstraint(
+                condition=Q(inbox_rank__isnull=True) | Q(status="submitted"),
+                name="inbox_rank_only_when_submitted",
+            ),
+            models.CheckConstraint(
+                condition=Q(queue_rank__isnull=True) | Q(status="escalated"),
+                name="queue_rank_only_when_escalated",
+            ),
+            models.CheckConstraint(
+                condition=Q(estimate__isnull=True) | Q(estimate__gte=1), name="estimate_positive"
+            ),
+        ]
+        indexes = [
+            # /inbox/: a team's submitted requests in rank order.
+            models.Index(fields=["manager", "inbox_rank"], name="req_inbox_order"),
+            # /queue/ and /review/: a quarter's escalated requests in rank order.
+            models.Index(fields=["target_quarter", "queue_rank"], name="req_queue_order"),
+            # /requests/ filtered by status, newest first.
+            models.Index(fields=["status", "-created_at"], name="req_status_recent"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.title}"
+
+    @property
+    def horizon_label(self):
+        return self.theme.name if self.theme_id else "Tactical (next 12 months)"
+
+    @property
+    def is_committed(self):
+        return self.status in ROADMAP_STATUSES
+
+    def demand(self):
+        """ARR at stake per currency and the number of distinct accounts.
+
+        Uses prefetched deals when present, so list pages stay at a fixed query count."""
+        totals = defaultdict(Decimal)
+        accounts = set()
+        for deal in self.deals.all():
+            totals[deal.currency] += deal.amount
+            accounts.add(deal.account_name.strip().lower())
+        return {"arr": dict(sorted(totals.items())), "accounts": len(accounts)}
+
+
+class Currency(models.TextChoices):
+    USD = "USD", "USD"
+    EUR = "EUR", "EUR"
+    GBP = "GBP", "GBP"
+    CAD = "CAD", "CAD"
+    AUD = "AUD", "AUD"
+    CHF = "CHF", "CHF"
+    SEK = "SEK", "SEK"
+    JPY = "JPY", "JPY"
+
+
+class Stage(models.TextChoices):
+    PROSPECTING = "prospecting", "Prospecting"
+    QUALIFIED = "qualified", "Qualified"
+    PROPOSAL = "proposal", "Proposal"
+    NEGOTIATION = "negotiation", "Negotiation"
+    CLOSED_WON = "closed_won", "Closed won"
+    CLOSED_LOST = "closed_lost", "Closed lost"
+
+
+class Deal(models.Model):
+    """A customer's opportunity that needs the request; one deal backs one request."""
+
+    request = models.ForeignKey(FeatureRequest, on_delete=models.CASCADE, related_name="deals")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deals"
+    )
+    account_name = models.CharField(max_length=120)
+    amount = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="ARR at stake.",
+    )
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.USD)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.QUALIFIED)
+    expected_close_date = models.DateField()
+    crm_ref = models.CharField("CRM id or link", max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-amount", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="deal_amount_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.account_name} ({self.currency} {self.amount:,.0f})"
+
+
+class Comment(models.Model):
+    request = models.ForeignKey(FeatureRequest, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(validators=[MaxLengthValidator(5_000)])
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"Comment by {self.author} on #{self.request_id}"
+
+
+class ProductNote(models.Model):
+    """Internal product notes: seen by product roles only."""
+
+    request = models.ForeignKey(FeatureRequest, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(validators=[MaxLengthValidator(5_000)])
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"Note by {self.author} on #{self.request_id}"
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Audit events are append-only.")
+
+    def delete(self):
+        raise TypeError("Audit events are append-only.")
+
+
+class AuditEvent(models.Model):
+    """One row per move, estimate change, rank change, comment and merge. Never edited."""
+
+    request = models.ForeignKey(FeatureRequest, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=30)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    reason = models.TextField(blank=True)
+    old_value = models.JSONField(null=True, blank=True)
+    new_value = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["request", "created_at"], name="audit_by_request")]
+
+    def __str__(self):
+        return f"{self.action} on #{self.request_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Audit events are append-only.")

@@ -6,6 +6,7 @@ from django.db import transaction
 
 from accounts.models import Role, User
 from budgets.services import budget_set_capacity, quarters_ensure_open
+from requests_app.demo import seed_requests
 
 DEMO_CAPACITY = 400
 
@@ -52,11 +53,15 @@ class Command(BaseCommand):
                     user.save()
                     created.append(user)
             hop = User.objects.get(username="hop")
-            for quarter in quarters_ensure_open():
+            current, upcoming = quarters_ensure_open()
+            for quarter in (current, upcoming):
                 if quarter.budget.capacity == 0:
                     budget_set_capacity(
                         quarter=quarter, capacity=DEMO_CAPACITY, actor=hop, reason="Demo data."
                     )
+            requests_made = seed_requests(current, upcoming)
+        if requests_made:
+            self.stdout.write(f"Created {requests_made} demo feature requests.")
         if not created:
             self.stdout.write("Demo data already loaded; nothing changed (passwords unchanged).")
             return

@@ -1,0 +1,674 @@
+"""Everything that changes a feature request: visibility, transitions, ranks, demand.
+
+Each transition is one call that checks who is asking, what they may see and the request's
+state, then changes the request and its queue positions and writes the audit event in one
+transaction. Pages, the API and tasks all call these; nothing else writes `status`.
+
+Lock order, to keep concurrent moves free of deadlocks: quarters (by id), then the team
+managers' user rows (by id) that stand for team inboxes, then the requests (by id).
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Case, F, Max, Prefetch, Q, When
+from django.utils import timezone
+
+from accounts.models import Role, User
+from budgets.fiscal import FiscalQuarter
+from budgets.models import Quarter
+from config.errors import DomainError, InvalidInput, NotAllowed, NotFound, StaleOrder
+
+from .models import ROADMAP_STATUSES, AuditEvent, Deal, FeatureRequest, Status
+
+RANK_OFFSET = 1_000_000  # parks ranks out of the way while a queue is renumbered
+
+
+# --- Visibility ----------------------------------------------------------------------------
+
+
+def visible_q(user) -> Q:
+    """Who sees what (DOMAIN.md). `escalated_at` marks requests that reached product."""
+    if not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    q = Q(author=user) | Q(status__in=ROADMAP_STATUSES)
+    if user.is_sales or user.is_product:
+        q |= Q(escalated_at__isnull=False)
+    if user.role == Role.HEAD_OF_SALES:
+        q |= Q(submitted_at__isnull=False)
+    elif user.role == Role.SALES_MANAGER:
+        q |= Q(submitted_at__isnull=False, manager=user)
+    return q
+
+
+def requests_visible_to(user):
+    return FeatureRequest.objects.filter(visible_q(user))
+
+
+def request_get_for_user(user, pk, *, queryset=None) -> FeatureRequest:
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise NotFound("No such request.") from None
+    qs = queryset if queryset is not None else FeatureRequest.objects.all()
+    fr = qs.filter(visible_q(user), pk=pk).first()
+    if fr is None:
+        raise NotFound("No such request.")
+    return fr
+
+
+def with_list_data(qs):
+    """What list pages show of each request, in a fixed number of queries."""
+    return qs.select_related("author", "manager", "target_quarter", "theme").prefetch_related(
+        Prefetch(
+            "deals",
+            queryset=Deal.objects.only("id", "request_id", "account_name", "amount", "currency"),
+        )
+    )
+
+
+# --- Who may do what -----------------------------------------------------------------------
+
+
+def _leads_team_of(user, fr):
+    """The Head of Sales, or the manager whose inbox the request is in."""
+    return user.role == Role.HEAD_OF_SALES or (
+        user.role == Role.SALES_MANAGER and fr.manager_id == user.pk
+    )
+
+
+@dataclass(frozen=True)
+class Move:
+    name: str
+    label: str
+    sources: frozenset
+    target: str
+    needs_reason: bool = False
+
+    def allowed_for(self, user, fr):
+        return _WHO[self.name](user, fr)
+
+
+MOVES = {
+    m.name: m
+    for m in [
+        Move("submit", "Submit", frozenset({Status.DRAFT, Status.RETURNED}), Status.SUBMITTED),
+        Move("escalate", "Escalate", frozenset({Status.SUBMITTED}), Status.ESCALATED),
+        Move("return", "Return to rep", frozenset({Status.SUBMITTED}), Status.RETURNED, True),
+        Move("reject", "Reject", frozenset({Status.SUBMITTED}), Status.REJECTED, True),
+        Move(
+            "merge",
+            "Merge into…",
+            frozenset({Status.SUBMITTED, Status.ESCALATED, Status.DEFERRED}),
+            Status.MERGED,
+        ),
+        Move("reopen", "Reopen", frozenset({Status.DEFERRED}), Status.ESCALATED),
+        Move(
+            "withdraw",
+            "Withdraw",
+            frozenset(
+                {Status.DRAFT, Status.SUBMITTED, Status.RETURNED, Status.ESCALATED, Status.DEFERRED}
+            ),
+            Status.WITHDRAWN,
+        ),
+    ]
+}
+
+_WHO = {
+    "submit": lambda u, fr: fr.author_id == u.pk,
+    "return": _leads_team_of,
+    "reject": _leads_team_of,
+    "escalate": _leads_team_of,
+    "withdraw": lambda u, fr: fr.author_id == u.pk or _leads_team_of(u, fr),
+    "merge": lambda u, fr: _leads_team_of(u, fr) or u.role == Role.HEAD_OF_PRODUCT,
+    "reopen": lambda u, fr: u.role == Role.HEAD_OF_SALES,
+}
+
+MERGE_TARGET_STATUSES = {
+    Status.SUBMITTED,
+    Status.ESCALATED,
+    Status.DEFERRED,
+    Status.APPROVED,
+    Status.IN_PROGRESS,
+}
+EDITABLE_STATUSES = {Status.DRAFT, Status.SUBMITTED, Status.RETURNED}
+
+
+def allowed_moves(user, fr) -> list[Move]:
+    """The moves this user may make on this request now (the buttons a page shows)."""
+    return [m for m in MOVES.values() if fr.status in m.sources and m.allowed_for(user, fr)]
+
+
+def can_edit(user, fr):
+    return fr.author_id == user.pk and fr.status in EDITABLE_STATUSES
+
+
+def can_add_deal(user, fr):
+    if can_edit(user, fr):
+        return True
+    # A rep with the same need joins an escalated request instead of filing a duplicate.
+    return user.role == Role.SALES_REP and fr.status == Status.ESCALATED
+
+
+def can_comment(user, fr):
+    return user.is_sales or user.is_product
+
+
+def can_add_note(user, fr):
+    return user.is_product
+
+
+def can_create_request(user):
+    return user.role == Role.SALES_REP
+
+
+def _check_move(user, fr, name):
+    move = MOVES[name]
+    if fr.status not in move.sources:
+        possible = [m.name for m in MOVES.values() if fr.status in m.sources]
+        raise DomainError(
+            f"Cannot {name} this request: it is {fr.get_status_display().lower()}. "
+            + (
+                f"From {fr.get_status_display().lower()} it can: {', '.join(possible)}."
+                if possible
+                else "No further moves are possible from there."
+            ),
+            state=fr.status,
+            allowed=possible,
+        )
+    if not move.allowed_for(user, fr):
+        raise NotAllowed(f"You may not {name} this request.")
+    return move
+
+
+# --- Locking and ranks ---------------------------------------------------------------------
+
+
+def _lock(user, request_ids, *, quarter_ids=()):
+    """Lock what a move touches in the global order; return the requests, re-read."""
+    peek = {fr.pk: fr for fr in FeatureRequest.objects.filter(pk__in=request_ids)}
+    if len(peek) != len(set(request_ids)):
+        raise NotFound("No such request.")
+    quarters = sorted({*quarter_ids, *(fr.target_quarter_id for fr in peek.values())} - {None})
+    managers = sorted({fr.manager_id for fr in peek.values()} - {None})
+    list(Quarter.objects.select_for_update().filter(pk__in=quarters).order_by("pk"))
+    list(User.objects.select_for_update().filter(pk__in=managers).order_by("pk"))
+    locked = {
+        fr.pk: fr
+        for fr in FeatureRequest.objects.select_for_update()
+        .filter(pk__in=request_ids)
+        .order_by("pk")
+    }
+    for pk, fr in locked.items():
+        before = peek[pk]
+        if (fr.manager_id, fr.target_quarter_id) != (before.manager_id, before.target_quarter_id):
+            raise StaleOrder("This request changed while you were acting on it; reload.")
+    visible = (
+        set(requests_visible_to(user).filter(pk__in=request_ids).values_list("pk", flat=True))
+        if user
+        else set(locked)
+    )
+    if visible != set(locked):
+        raise NotFound("No such request.")
+    return [locked[pk] for pk in request_ids]
+
+
+def _write_order(queryset, field, ordered_ids):
+    """Give `ordered_ids` the ranks 1..n in one container, without transient duplicates."""
+    queryset.update(**{field: F(field) + RANK_OFFSET})
+    if ordered_ids:
+        queryset.filter(pk__in=ordered_ids).update(
+            **{field: Case(*[When(pk=pk, then=i) for i, pk in enumerate(ordered_ids, 1)])}
+        )
+
+
+def _inbox(manager_id):
+    return FeatureRequest.objects.filter(manager_id=manager_id, inbox_rank__isnull=False)
+
+
+def _queue(quarter_id):
+    return FeatureRequest.objects.filter(target_quarter_id=quarter_id, queue_rank__isnull=False)
+
+
+def inbox_ids(manager_id):
+    return list(_inbox(manager_id).order_by("inbox_rank").values_list("pk", flat=True))
+
+
+def queue_ids(quarter_id):
+    return list(_queue(quarter_id).order_by("queue_rank").values_list("pk", flat=True))
+
+
+def _leave_queues(fr):
+    """Take the request out of its inbox or queue and close the gap it leaves."""
+    if fr.inbox_rank is not None:
+        fr.inbox_rank = None
+        FeatureRequest.objects.filter(pk=fr.pk).update(inbox_rank=None)
+        rest = [pk for pk in inbox_ids(fr.manager_id) if pk != fr.pk]
+        _write_order(_inbox(fr.manager_id), "inbox_rank", rest)
+    if fr.queue_rank is not None:
+        fr.queue_rank = None
+        FeatureRequest.objects.filter(pk=fr.pk).update(queue_rank=None)
+        rest = [pk for pk in queue_ids(fr.target_quarter_id) if pk != fr.pk]
+        _write_order(_queue(fr.target_quarter_id), "queue_rank", rest)
+
+
+def _bottom(queryset, field):
+    return (queryset.aggregate(m=Max(field))["m"] or 0) + 1
+
+
+# --- Audit ---------------------------------------------------------------------------------
+
+
+def record_event(fr, actor, action, *, from_status="", to_status="", reason="", old=None, new=None):
+    return AuditEvent.objects.create(
+        request=fr,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        old_value=old,
+        new_value=new,
+    )
+
+
+def _clean_reason(reason, move):
+    reason = (reason or "").strip()
+    if move.needs_reason and not reason:
+        raise InvalidInput(f"Say why you {move.name} it: a reason is required.", field="reason")
+    if len(reason) > 2000:
+        raise InvalidInput("Keep the reason under 2,000 characters.", field="reason")
+    return reason
+
+
+def _finish(fr, actor, move, *, reason="", old=None, new=None, fields=()):
+    from_status = fr.status
+    fr.status = move.target
+    fr.save(update_fields=["status", "updated_at", *fields])
+    record_event(
+        fr,
+        actor,
+        move.name,
+        from_status=from_status,
+        to_status=move.target,
+        reason=reason,
+        old=old,
+        new=new,
+    )
+    return fr
+
+
+# --- Transitions ---------------------------------------------------------------------------
+
+
+def request_submit(*, fr, actor):
+    with transaction.atomic():
+        manager_id = actor.manager_id
+        [fr] = _lock(actor, [fr.pk])
+        move = _check_move(actor, fr, "submit")
+        problems = []
+        if not fr.title.strip():
+            problems.append("a title")
+        if not fr.problem.strip():
+            problems.append("the customer's problem")
+        if not fr.deals.exists():
+            problems.append("at least one customer deal")
+        if problems:
+            raise InvalidInput("Before submitting, add " + " and ".join(problems) + ".")
+        if manager_id is None:
+            raise InvalidInput("You have no sales manager to submit to; ask an admin to set one.")
+        # The inbox is the manager's: lock it before taking the bottom rank.
+        User.objects.select_for_update().filter(pk=manager_id).first()
+        fr.manager_id = manager_id
+        fr.inbox_rank = _bottom(_inbox(manager_id), "inbox_rank")
+        fr.submitted_at = timezone.now()
+        return _finish(
+            fr,
+            actor,
+            move,
+            new={"inbox_rank": fr.inbox_rank},
+            fields=["manager", "inbox_rank", "submitted_at"],
+        )
+
+
+def _reason_move(name):
+    def run(*, fr, actor, reason):
+        with transaction.atomic():
+            [fr] = _lock(actor, [fr.pk])
+            move = _check_move(actor, fr, name)
+            reason_text = _clean_reason(reason, move)
+            old = {"inbox_rank": fr.inbox_rank}
+            _leave_queues(fr)
+            return _finish(fr, actor, move, reason=reason_text, old=old, fields=["inbox_rank"])
+
+    run.__name__ = f"request_{name}"
+    return run
+
+
+request_return = _reason_move("return")
+request_reject = _reason_move("reject")
+
+
+def escalation_quarters(today=None):
+    """Quarters a request can be escalated to: the current one and later, while open."""
+    today = today or timezone.localdate()
+    current = FiscalQuarter.containing(today)
+    return [
+        q
+        for q in Quarter.objects.filter(start_date__gte=current.start, closed_at__isnull=True)
+        if q.is_open(today)
+    ]
+
+
+def request_escalate(*, fr, actor, quarter):
+    if quarter is None:
+        raise InvalidInput("Choose the quarter to escalate to.", field="quarter")
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk], quarter_ids=[quarter.pk])
+        move = _check_move(actor, fr, "escalate")
+        quarter = Quarter.objects.get(pk=quarter.pk)
+        if quarter.pk not in {q.pk for q in escalation_quarters()}:
+            raise InvalidInput(
+                f"{quarter.label} is not open for escalations; choose the current or next quarter.",
+                field="quarter",
+            )
+        old = {"inbox_rank": fr.inbox_rank}
+        _leave_queues(fr)
+        fr.target_quarter = quarter
+        fr.queue_rank = _bottom(_queue(quarter.pk), "queue_rank")
+        fr.escalated_at = timezone.now()
+        return _finish(
+            fr,
+            actor,
+            move,
+            old=old,
+            new={"quarter": quarter.slug, "queue_rank": fr.queue_rank},
+            fields=["inbox_rank", "target_quarter", "queue_rank", "escalated_at"],
+        )
+
+
+def request_withdraw(*, fr, actor, reason=""):
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk])
+        move = _check_move(actor, fr, "withdraw")
+        reason = _clean_reason(reason, move)
+        old = {"inbox_rank": fr.inbox_rank, "queue_rank": fr.queue_rank}
+        _leave_queues(fr)
+        return _finish(fr, actor, move, reason=reason, old=old, fields=["inbox_rank", "queue_rank"])
+
+
+def request_reopen(*, fr, actor=None):
+    """Deferred → escalated at the top of its quarter's queue (the Head of Sales, or the
+    system when the quarter opens: actor None)."""
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk])
+        if actor is not None:
+            move = _check_move(actor, fr, "reopen")
+        else:
+            move = MOVES["reopen"]
+            if fr.status not in move.sources:
+                return fr
+        quarter = fr.target_quarter
+        if quarter is None or not quarter.is_open():
+            raise InvalidInput("Its target quarter is not open; it reopens when the quarter opens.")
+        order = [fr.pk, *queue_ids(quarter.pk)]
+        fr.queue_rank = 1
+        # Park it at the bottom first so the renumbering below sees it in the queue.
+        fr.status = Status.ESCALATED
+        FeatureRequest.objects.filter(pk=fr.pk).update(
+            status=Status.ESCALATED, queue_rank=_bottom(_queue(quarter.pk), "queue_rank")
+        )
+        _write_order(_queue(quarter.pk), "queue_rank", order)
+        fr.status = Status.DEFERRED
+        return _finish(fr, actor, move, new={"queue_rank": 1}, fields=["queue_rank"])
+
+
+def request_merge(*, fr, target, actor, reason=""):
+    if target is None:
+        raise InvalidInput("Choose the request to merge into.", field="target")
+    if target.pk == fr.pk:
+        raise InvalidInput("A request cannot be merged into itself.", field="target")
+    with transaction.atomic():
+        fr, target = _lock(actor, [fr.pk, target.pk])
+        move = _check_move(actor, fr, "merge")
+        if target.status not in MERGE_TARGET_STATUSES:
+            raise InvalidInput(
+                f"#{target.pk} is {target.get_status_display().lower()}; merge into a request "
+                "that is still live.",
+                field="target",
+            )
+        if actor.role == Role.SALES_MANAGER and target.manager_id != actor.pk:
+            raise NotAllowed("Managers merge within their own team only.")
+        reason = _clean_reason(reason, move)
+        old = {"inbox_rank": fr.inbox_rank, "queue_rank": fr.queue_rank}
+        _leave_queues(fr)
+        moved_deals = list(fr.deals.values_list("pk", flat=True))
+        fr.deals.update(request=target)
+        fr.comments.update(request=target)
+        target.followers.add(fr.author, *fr.followers.all())
+        fr.merged_into = target
+        record_event(
+            target,
+            actor,
+            "merged_in",
+            reason=reason,
+            new={"from_request": fr.pk, "deals": moved_deals},
+        )
+        return _finish(
+            fr,
+            actor,
+            move,
+            reason=reason,
+            old=old,
+            new={"merged_into": target.pk},
+            fields=["inbox_rank", "queue_rank", "merged_into"],
+        )
+
+
+TRANSITION_FUNCTIONS = {
+    "submit": request_submit,
+    "return": request_return,
+    "reject": request_reject,
+    "escalate": request_escalate,
+    "withdraw": request_withdraw,
+    "merge": request_merge,
+    "reopen": request_reopen,
+}
+
+
+# --- Ranking -------------------------------------------------------------------------------
+
+
+def _parse_ids(raw, *, field):
+    if isinstance(raw, str):
+        raw = [part for part in raw.replace(" ", "").split(",") if part]
+    try:
+        ids = [int(x) for x in raw]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{field} must be a list of request ids.", field=field) from None
+    return ids
+
+
+def _check_permutation(order, current):
+    if len(set(order)) != len(order):
+        raise InvalidInput("The new order repeats a request.", field="order")
+    foreign = set(order) - set(current)
+    if foreign:
+        raise InvalidInput(
+            f"The new order names requests not in this queue: {sorted(foreign)}.", field="order"
+        )
+    missing = set(current) - set(order)
+    if missing:
+        raise InvalidInput(f"The new order leaves out {sorted(missing)}.", field="order")
+
+
+def _reorder(*, actor, container, field, current, seen, order, lock):
+    seen = _parse_ids(seen, field="seen")
+    order = _parse_ids(order, field="order")
+    with transaction.atomic():
+        lock()
+        current = current()
+        if seen != current:
+            raise StaleOrder()
+        _check_permutation(order, current)
+        if order == current:
+            return 0
+        old_rank = {pk: i for i, pk in enumerate(current, 1)}
+        _write_order(container, field, order)
+        changed = 0
+        for new, pk in enumerate(order, 1):
+            if old_rank[pk] != new:
+                changed += 1
+                record_event(
+                    FeatureRequest(pk=pk),
+                    actor,
+                    "rank",
+                    old={field: old_rank[pk]},
+                    new={field: new},
+                )
+        return changed
+
+
+def inbox_reorder(*, actor, manager, seen, order):
+    """The team's manager (or the Head of Sales) force-ranks the team inbox."""
+    if not (actor.role == Role.HEAD_OF_SALES or actor.pk == manager.pk):
+        raise NotAllowed("Only the team's manager or the Head of Sales ranks this inbox.")
+    return _reorder(
+        actor=actor,
+        container=_inbox(manager.pk),
+        field="inbox_rank",
+        current=lambda: inbox_ids(manager.pk),
+        seen=seen,
+        order=order,
+        lock=lambda: User.objects.select_for_update().filter(pk=manager.pk).first(),
+    )
+
+
+def queue_reorder(*, actor, quarter, seen, order):
+    """The Head of Sales force-ranks the quarter's sales queue."""
+    if actor.role != Role.HEAD_OF_SALES:
+        raise NotAllowed("Only the Head of Sales ranks the quarter's queue.")
+    return _reorder(
+        actor=actor,
+        container=_queue(quarter.pk),
+        field="queue_rank",
+        current=lambda: queue_ids(quarter.pk),
+        seen=seen,
+        order=order,
+        lock=lambda: Quarter.objects.select_for_update().filter(pk=quarter.pk).first(),
+    )
+
+
+def move_orders(ids):
+    """For keyboard controls: the whole new order each button (up, down, top) posts."""
+    result = {}
+    for i, pk in enumerate(ids):
+        up = down = top = None
+        if i > 0:
+            up = ids[: i - 1] + [pk, ids[i - 1]] + ids[i + 1 :]
+            top = [pk] + ids[:i] + ids[i + 1 :]
+        if i < len(ids) - 1:
+            down = ids[:i] + [ids[i + 1], pk] + ids[i + 2 :]
+        result[pk] = {
+            key: ",".join(map(str, value)) if value else ""
+            for key, value in (("up", up), ("down", down), ("top", top))
+        }
+    return result
+
+
+# --- Content -------------------------------------------------------------------------------
+
+
+def request_create(*, actor, data, deals):
+    if not can_create_request(actor):
+        raise NotAllowed("Sales reps raise requests; managers triage them.")
+    with transaction.atomic():
+        fr = FeatureRequest.objects.create(author=actor, **data)
+        for deal in deals:
+            Deal.objects.create(request=fr, owner=actor, **deal)
+        fr.followers.add(actor)
+        record_event(fr, actor, "create", to_status=fr.status, new={"title": fr.title})
+        return fr
+
+
+def request_update(*, fr, actor, data):
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk])
+        if not can_edit(actor, fr):
+            raise NotAllowed("Only the author edits a request, and only before it is escalated.")
+        old = {k: str(getattr(fr, k + "_id" if k == "theme" else k)) for k in data}
+        for key, value in data.items():
+            setattr(fr, key, value)
+        new = {k: str(getattr(fr, k + "_id" if k == "theme" else k)) for k in data}
+        changed = {k for k in data if old[k] != new[k]}
+        if changed:
+            fr.save(update_fields=[*changed, "updated_at"])
+            record_event(
+                fr,
+                actor,
+                "edit",
+                old={k: old[k] for k in changed},
+                new={k: new[k] for k in changed},
+            )
+        return fr
+
+
+def deal_add(*, fr, actor, data):
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk])
+        if not can_add_deal(actor, fr):
+            raise NotAllowed("You may not add a deal to this request.")
+        deal = Deal.objects.create(request=fr, owner=actor, **data)
+        fr.followers.add(actor)
+        record_event(
+            fr,
+            actor,
+            "deal_added",
+            new={
+                "account": deal.account_name,
+                "amount": str(deal.amount),
+                "currency": deal.currency,
+            },
+        )
+        return deal
+
+
+def comment_add(*, fr, actor, body):
+    from .models import Comment
+
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput("Write something first.", field="body")
+    if len(body) > 5000:
+        raise InvalidInput("Keep comments under 5,000 characters.", field="body")
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk])
+        if not can_comment(actor, fr):
+            raise NotAllowed("You may not comment here.")
+        comment = Comment.objects.create(request=fr, author=actor, body=body)
+        record_event(fr, actor, "comment", new={"comment": comment.pk})
+        return comment
+
+
+def note_add(*, fr, actor, body):
+    from .models import ProductNote
+
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput("Write something first.", field="body")
+    if len(body) > 5000:
+        raise InvalidInput("Keep notes under 5,000 characters.", field="body")
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk])
+        if not can_add_note(actor, fr):
+            raise NotAllowed("Internal notes are for product roles.")
+        return ProductNote.objects.create(request=fr, author=actor, body=body)
+
+
+def follow_toggle(*, fr, actor):
+    request_get_for_user(actor, fr.pk)
+    if fr.followers.filter(pk=actor.pk).exists():
+        fr.followers.remove(actor)
+        return False
+    fr.followers.add(actor)
+    return True

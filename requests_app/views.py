@@ -1,0 +1,476 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Role, User
+from budgets.models import Quarter
+from budgets.services import quarter_current, quarter_from_slug, quarters_ensure_open
+from config.errors import DomainError, NotAllowed, NotFound
+
+from . import services
+from .forms import DealForm, DealFormSet, EscalateForm, ReasonForm, RequestFilterForm, RequestForm
+from .models import (
+    AuditEvent,
+    Comment,
+    FeatureRequest,
+    Importance,
+    ProductNote,
+    ProductTheme,
+    Status,
+)
+
+PAGE_SIZE = 25
+
+
+def _forbidden(request, exc):
+    return render(request, "403.html", {"reason": exc.message}, status=403)
+
+
+def _get(request, pk, queryset=None):
+    try:
+        return services.request_get_for_user(request.user, pk, queryset=queryset)
+    except NotFound:
+        raise Http404("No such request.") from None
+
+
+# --- List ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def request_list(request):
+    form = RequestFilterForm(request.GET or None)
+    qs = services.requests_visible_to(request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["q"]:
+            qs = qs.filter(Q(title__icontains=data["q"]) | Q(problem__icontains=data["q"]))
+        if data["status"]:
+            qs = qs.filter(status=data["status"])
+        if data["quarter"]:
+            quarter = quarter_from_slug(data["quarter"])
+            qs = qs.filter(target_quarter=quarter) if quarter else qs.none()
+        if data["team"]:
+            qs = qs.filter(manager_id=data["team"])
+        if data["importance"]:
+            qs = qs.filter(importance=data["importance"])
+        if data["theme"] == "tactical":
+            qs = qs.filter(theme__isnull=True)
+        elif data["theme"]:
+            qs = qs.filter(theme_id=data["theme"]) if data["theme"].isdigit() else qs.none()
+        if data["account"]:
+            qs = qs.filter(deals__account_name__icontains=data["account"]).distinct()
+    page = Paginator(
+        services.with_list_data(qs).order_by("-created_at", "-id"), PAGE_SIZE
+    ).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "requests_app/list.html",
+        {
+            "form": form,
+            "page": page,
+            "querystring": params.urlencode(),
+            "statuses": Status.choices,
+            "importances": Importance.choices,
+            "themes": ProductTheme.objects.all(),
+            "teams": User.objects.filter(role=Role.SALES_MANAGER, is_active=True),
+            "quarters": Quarter.objects.all(),
+            "can_create": services.can_create_request(request.user),
+        },
+    )
+
+
+@login_required
+@require_GET
+def similar(request):
+    """htmx: visible requests whose titles share words with what is being typed."""
+    words = [w for w in request.GET.get("title", "").split() if len(w) >= 4][:6]
+    matches = []
+    if words:
+        q = Q()
+        for word in words:
+            q |= Q(title__icontains=word)
+        matches = (
+            services.requests_visible_to(request.user)
+            .filter(q)
+            .exclude(status__in=[Status.DRAFT, Status.WITHDRAWN, Status.MERGED])
+            .select_related("target_quarter")
+            .order_by("-created_at")[:5]
+        )
+    return render(request, "requests_app/_similar.html", {"matches": matches})
+
+
+# --- Create and edit -----------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_new(request):
+    if not services.can_create_request(request.user):
+        return _forbidden(request, NotAllowed("Sales reps raise requests; your role triages them."))
+    form = RequestForm(request.POST or None)
+    deals = DealFormSet(request.POST or None, prefix="deals")
+    status = 200
+    if request.method == "POST":
+        if form.is_valid() and deals.is_valid():
+            deal_data = [d.cleaned_data for d in deals.forms if d.has_changed() and d.cleaned_data]
+            fr = services.request_create(
+                actor=request.user, data=form.cleaned_data, deals=deal_data
+            )
+            if "submit" in request.POST:
+                try:
+                    services.request_submit(fr=fr, actor=request.user)
+                    messages.success(request, "Submitted to your manager.")
+                except DomainError as exc:
+                    messages.warning(request, f"Saved as a draft. {exc.message}")
+            else:
+                messages.success(request, "Saved as a draft; only you can see it.")
+            return redirect("requests:detail", pk=fr.pk)
+        status = 400
+    return render(
+        request,
+        "requests_app/form.html",
+        {"form": form, "deals": deals, "creating": True},
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_edit(request, pk):
+    fr = _get(request, pk)
+    if not services.can_edit(request.user, fr):
+        return _forbidden(
+            request, NotAllowed("Only the author edits a request, before it is escalated.")
+        )
+    form = RequestForm(request.POST or None, instance=fr)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = {name: form.cleaned_data[name] for name in form.fields}
+            fr = FeatureRequest.objects.get(pk=fr.pk)  # the service changes a fresh copy
+            try:
+                services.request_update(fr=fr, actor=request.user, data=data)
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+                status = exc.status
+            else:
+                messages.success(request, "Changes saved.")
+                return redirect("requests:detail", pk=fr.pk)
+        else:
+            status = 400
+    return render(request, "requests_app/form.html", {"form": form, "fr": fr}, status=status)
+
+
+# --- Detail and actions --------------------------------------------------------------------
+
+
+def _detail_context(request, fr):
+    user = request.user
+    moves = services.allowed_moves(user, fr)
+    context = {
+        "fr": fr,
+        "demand": fr.demand(),
+        "deals": fr.deals.select_related("owner"),
+        "comments": Comment.objects.filter(request=fr).select_related("author"),
+        "events": AuditEvent.objects.filter(request=fr).select_related("actor"),
+        "followers": fr.followers.all(),
+        "is_following": fr.followers.filter(pk=user.pk).exists(),
+        "moves": moves,
+        "can_edit": services.can_edit(user, fr),
+        "can_add_deal": services.can_add_deal(user, fr),
+        "can_comment": services.can_comment(user, fr),
+        "can_add_note": services.can_add_note(user, fr),
+        "deal_form": DealForm(prefix="deal"),
+        "reason_form": ReasonForm(),
+    }
+    if user.is_product:
+        context["notes"] = ProductNote.objects.filter(request=fr).select_related("author")
+    if any(m.name == "escalate" for m in moves):
+        context["escalate_form"] = EscalateForm(quarters=services.escalation_quarters())
+    if any(m.name == "merge" for m in moves):
+        context["merge_targets"] = (
+            services.requests_visible_to(user)
+            .filter(status__in=services.MERGE_TARGET_STATUSES)
+            .exclude(pk=fr.pk)
+            .filter(**({"manager": user} if user.role == Role.SALES_MANAGER else {}))
+            .order_by("-created_at")[:200]
+        )
+    return context
+
+
+def _render_detail(request, fr, status=200, **extra):
+    fr = _get(
+        request,
+        fr.pk,
+        FeatureRequest.objects.select_related(
+            "author", "manager", "target_quarter", "theme", "merged_into"
+        ),
+    )
+    context = _detail_context(request, fr)
+    context.update(extra)
+    return render(request, "requests_app/detail.html", context, status=status)
+
+
+@login_required
+@require_GET
+def request_detail(request, pk):
+    fr = _get(
+        request,
+        pk,
+        FeatureRequest.objects.select_related(
+            "author", "manager", "target_quarter", "theme", "merged_into"
+        ),
+    )
+    return render(request, "requests_app/detail.html", _detail_context(request, fr))
+
+
+@login_required
+@require_POST
+def request_move(request, pk, action):
+    fr = _get(request, pk)
+    if action not in services.TRANSITION_FUNCTIONS:
+        raise Http404("No such action.")
+    kwargs = {"fr": fr, "actor": request.user}
+    reason = request.POST.get("reason", "")
+    try:
+        if action in ("return", "reject", "withdraw", "merge"):
+            kwargs["reason"] = reason
+        if action == "escalate":
+            kwargs["quarter"] = quarter_from_slug(
+                request.POST.get("quarter", "")
+            ) or _quarter_by_pk(request.POST.get("quarter"))
+        if action == "merge":
+            target_id = request.POST.get("target", "")
+            try:
+                kwargs["target"] = services.request_get_for_user(request.user, target_id)
+            except NotFound:
+                kwargs["target"] = None
+        services.TRANSITION_FUNCTIONS[action](**kwargs)
+    except NotFound:
+        raise Http404("No such request.") from None
+    except NotAllowed as exc:
+        return _forbidden(request, exc)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return _render_detail(request, fr, status=exc.status)
+    messages.success(request, f"{services.MOVES[action].label.rstrip('…')}: done.")
+    return redirect(
+        request.POST.get("next")
+        if _safe_next(request)
+        else reverse("requests:detail", args=[fr.pk])
+    )
+
+
+def _safe_next(request):
+    nxt = request.POST.get("next", "")
+    return nxt.startswith("/") and not nxt.startswith("//")
+
+
+def _quarter_by_pk(value):
+    try:
+        return Quarter.objects.filter(pk=int(value)).first()
+    except (TypeError, ValueError):
+        return None
+
+
+@login_required
+@require_POST
+def deal_add(request, pk):
+    fr = _get(request, pk)
+    form = DealForm(request.POST, prefix="deal")
+    if not services.can_add_deal(request.user, fr):
+        return _forbidden(request, NotAllowed("You may not add a deal to this request."))
+    if not form.is_valid():
+        messages.error(request, "The deal was not added; see the errors below.")
+        return _render_detail(request, fr, status=400, deal_form=form)
+    try:
+        services.deal_add(fr=fr, actor=request.user, data=form.cleaned_data)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return _render_detail(request, fr, status=exc.status, deal_form=form)
+    messages.success(request, "Deal added.")
+    return redirect("requests:detail", pk=fr.pk)
+
+
+def _text_post(service, label):
+    @login_required
+    @require_POST
+    def view(request, pk):
+        fr = _get(request, pk)
+        try:
+            service(fr=fr, actor=request.user, body=request.POST.get("body", ""))
+        except NotAllowed as exc:
+            return _forbidden(request, exc)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return _render_detail(request, fr, status=exc.status)
+        messages.success(request, f"{label} added.")
+        return redirect("requests:detail", pk=fr.pk)
+
+    return view
+
+
+comment_add = _text_post(services.comment_add, "Comment")
+note_add = _text_post(services.note_add, "Note")
+
+
+@login_required
+@require_POST
+def follow(request, pk):
+    fr = _get(request, pk)
+    following = services.follow_toggle(fr=fr, actor=request.user)
+    messages.success(
+        request, "You follow this request." if following else "You no longer follow it."
+    )
+    return redirect("requests:detail", pk=fr.pk)
+
+
+# --- Inbox and queue -----------------------------------------------------------------------
+
+
+def _ranked_rows(ids_in_order, requests):
+    by_id = {fr.pk: fr for fr in requests}
+    moves = services.move_orders(ids_in_order)
+    return [
+        {"fr": by_id[pk], "rank": i, "moves": moves[pk]} for i, pk in enumerate(ids_in_order, 1)
+    ]
+
+
+def _inbox_teams(request):
+    user = request.user
+    if user.role == Role.SALES_MANAGER:
+        return [user]
+    if user.role == Role.HEAD_OF_SALES:
+        teams = User.objects.filter(role=Role.SALES_MANAGER, is_active=True)
+        team = request.GET.get("team") or request.POST.get("team")
+        if team:
+            teams = teams.filter(pk=team) if str(team).isdigit() else teams.none()
+        return list(teams)
+    return None
+
+
+def _inbox_context(request, teams):
+    submitted = list(
+        services.with_list_data(
+            FeatureRequest.objects.filter(
+                status=Status.SUBMITTED, manager__in=teams, inbox_rank__isnull=False
+            )
+        ).order_by("inbox_rank")
+    )
+    sections = []
+    for team in teams:
+        mine = [fr for fr in submitted if fr.manager_id == team.pk]
+        ids = [fr.pk for fr in mine]
+        sections.append(
+            {
+                "team": team,
+                "rows": _ranked_rows(ids, mine),
+                "seen": ",".join(map(str, ids)),
+                "form_id": f"reorder-{team.pk}",
+            }
+        )
+    return {
+        "sections": sections,
+        "all_teams": User.objects.filter(role=Role.SALES_MANAGER, is_active=True)
+        if request.user.role == Role.HEAD_OF_SALES
+        else [],
+        "selected_team": request.GET.get("team", ""),
+        "escalate_quarters": services.escalation_quarters(),
+        "reason_form": ReasonForm(),
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def inbox(request):
+    teams = _inbox_teams(request)
+    if teams is None:
+        return _forbidden(
+            request, NotAllowed("The team inbox is for sales managers and the Head of Sales.")
+        )
+    status = 200
+    if request.method == "POST":
+        manager = next((t for t in teams if str(t.pk) == request.POST.get("team")), None)
+        if manager is None:
+            raise Http404("No such team.")
+        try:
+            services.inbox_reorder(
+                actor=request.user,
+                manager=manager,
+                seen=request.POST.get("seen", ""),
+                order=request.POST.get("order", ""),
+            )
+        except NotAllowed as exc:
+            return _forbidden(request, exc)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            status = exc.status
+        else:
+            if not request.htmx:
+                messages.success(request, "Order saved.")
+                return redirect(request.get_full_path())
+    context = _inbox_context(request, teams)
+    template = "requests_app/_inbox_sections.html" if request.htmx else "requests_app/inbox.html"
+    return render(request, template, context, status=status)
+
+
+def _queue_quarter(request):
+    slug = request.GET.get("quarter") or request.POST.get("quarter")
+    if slug:
+        quarter = quarter_from_slug(slug)
+        if quarter is None:
+            raise Http404("No such quarter.")
+        return quarter
+    quarters_ensure_open()
+    return quarter_current()
+
+
+def _queue_context(request, quarter):
+    ids = services.queue_ids(quarter.pk)
+    escalated = list(services.with_list_data(FeatureRequest.objects.filter(pk__in=ids)))
+    budget = getattr(quarter, "budget", None)
+    return {
+        "quarter": quarter,
+        "budget": budget,
+        "rows": _ranked_rows(ids, escalated),
+        "seen": ",".join(map(str, ids)),
+        "can_rank": request.user.role == Role.HEAD_OF_SALES,
+        "quarters": Quarter.objects.filter(closed_at__isnull=True),
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def queue(request):
+    if not (request.user.is_sales or request.user.is_product):
+        return _forbidden(request, NotAllowed("The sales queue is for sales and product roles."))
+    quarter = _queue_quarter(request)
+    status = 200
+    if request.method == "POST":
+        try:
+            services.queue_reorder(
+                actor=request.user,
+                quarter=quarter,
+                seen=request.POST.get("seen", ""),
+                order=request.POST.get("order", ""),
+            )
+        except NotAllowed as exc:
+            return _forbidden(request, exc)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            status = exc.status
+        else:
+            if not request.htmx:
+                messages.success(request, "Order saved.")
+                return redirect(f"{reverse('queue')}?quarter={quarter.slug}")
+    context = _queue_context(request, quarter)
+    template = "requests_app/_queue_list.html" if request.htmx else "requests_app/queue.html"
+    return render(request, template, context, status=status)

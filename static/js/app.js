@@ -1,0 +1,31 @@
+// Drag-and-drop ranking: SortableJS reorders the list, then the same form the keyboard
+// buttons use is posted (through htmx) with the full new order.
+(function () {
+  function initSortable(root) {
+    root.querySelectorAll("[data-sortable]").forEach(function (list) {
+      if (list.dataset.ready) return;
+      list.dataset.ready = "1";
+      Sortable.create(list, {
+        handle: ".handle",
+        animation: 120,
+        onEnd: function (evt) {
+          if (evt.oldIndex === evt.newIndex) return;
+          var form = document.getElementById(list.dataset.form);
+          var input = form.querySelector("input[name=order][data-drag]");
+          input.value = Array.from(list.children).map(function (li) { return li.dataset.id; }).join(",");
+          input.disabled = false;
+          form.requestSubmit();
+        },
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { initSortable(document); });
+  document.addEventListener("htmx:load", function (evt) { initSortable(evt.target); });
+  // Show refusals (409 stale order, 400 bad order) instead of dropping them silently.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    if (evt.detail.xhr.status === 409 || evt.detail.xhr.status === 400) {
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+    }
+  });
+})();
