@@ -447,8 +447,10 @@ def seed_requests(current, upcoming):
         fr=top, actor=top.author, body="Northwind's CISO confirmed this is the last blocker."
     )
     services.comment_add(
-        fr=top, actor=pm, body="We can reuse the OIDC work; estimate coming this week."
+        fr=top,
+        actor=pm,
+        body="We can reuse the timeline component from reports; estimate coming this week.",
     )
-    services.note_add(fr=top, actor=pm, body="Identity team has capacity in weeks 3-6.")
+    services.note_add(fr=top, actor=pm, body="Front-end team has capacity in weeks 3-6.")
     services.comment_add(fr=reload(made[15]), actor=hop, body="Is this for the EU region only?")
     return len(made)
