@@ -14,6 +14,8 @@ def navigation(request):
     if user.is_sales or user.is_product:
         items.append(("Queue", reverse("queue")))
     items.append(("Budget", reverse("budgets:current")))
+    if user.is_product:
+        items.append(("Themes", reverse("requests:themes")))
     if user.is_staff:
         items.append(("Admin", reverse("admin:index")))
     return {"nav_items": items}

@@ -672,3 +672,34 @@ def follow_toggle(*, fr, actor):
         return False
     fr.followers.add(actor)
     return True
+
+
+def theme_save(*, actor, name, description="", theme=None):
+    """Product roles keep the list of long-term product themes."""
+    if not actor.is_product:
+        raise NotAllowed("Product themes are managed by product roles.")
+    from .models import ProductTheme
+
+    name = " ".join((name or "").split())
+    if not name:
+        raise InvalidInput("Name the theme.", field="name")
+    if len(name) > 80:
+        raise InvalidInput("Keep the name under 80 characters.", field="name")
+    clash = ProductTheme.objects.filter(name__iexact=name)
+    if theme is not None:
+        clash = clash.exclude(pk=theme.pk)
+    if clash.exists():
+        raise InvalidInput(f"A theme called “{name}” already exists.", field="name")
+    if theme is None:
+        return ProductTheme.objects.create(name=name, description=description.strip())
+    theme.name, theme.description = name, description.strip()
+    theme.save(update_fields=["name", "description"])
+    return theme
+
+
+def theme_set_active(*, actor, theme, active):
+    if not actor.is_product:
+        raise NotAllowed("Product themes are managed by product roles.")
+    theme.is_active = bool(active)
+    theme.save(update_fields=["is_active"])
+    return theme

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.request_list, name="list"),
     path("new/", views.request_new, name="new"),
     path("similar/", views.similar, name="similar"),
+    path("themes/", views.themes, name="themes"),
     path("<int:pk>/", views.request_detail, name="detail"),
     path("<int:pk>/edit/", views.request_edit, name="edit"),
     path("<int:pk>/deals/", views.deal_add, name="deal_add"),

@@ -474,3 +474,45 @@ def queue(request):
     context = _queue_context(request, quarter)
     template = "requests_app/_queue_list.html" if request.htmx else "requests_app/queue.html"
     return render(request, template, context, status=status)
+
+
+# --- Product themes ------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def themes(request):
+    if not request.user.is_product:
+        return _forbidden(request, NotAllowed("Product themes are managed by product roles."))
+    status = 200
+    if request.method == "POST":
+        try:
+            theme = None
+            if request.POST.get("theme"):
+                theme = (
+                    ProductTheme.objects.filter(pk=request.POST["theme"]).first()
+                    if request.POST["theme"].isdigit()
+                    else None
+                )
+                if theme is None:
+                    raise Http404("No such theme.")
+            if "active" in request.POST and theme is not None:
+                services.theme_set_active(
+                    actor=request.user, theme=theme, active=request.POST["active"] == "1"
+                )
+            else:
+                services.theme_save(
+                    actor=request.user,
+                    name=request.POST.get("name", ""),
+                    description=request.POST.get("description", ""),
+                    theme=theme,
+                )
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            status = exc.status
+        else:
+            messages.success(request, "Themes saved.")
+            return redirect("requests:themes")
+    return render(
+        request, "requests_app/themes.html", {"themes": ProductTheme.objects.all()}, status=status
+    )
