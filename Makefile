@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 export DEMO_PASSWORD ?= featurebudget
+# Two workers by default (the suite's PostgreSQL tests each get their own test database).
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install run test lint format migrate bench clean
 

@@ -13,6 +13,9 @@ def navigation(request):
         items.append(("Inbox", reverse("inbox")))
     if user.is_sales or user.is_product:
         items.append(("Queue", reverse("queue")))
+    if user.is_product:
+        items.append(("Review", reverse("review")))
+    items.append(("Roadmap", reverse("roadmap")))
     items.append(("Budget", reverse("budgets:current")))
     if user.is_product:
         items.append(("Themes", reverse("requests:themes")))

@@ -111,6 +111,17 @@ class User(AbstractUser):
                     f"{other} is already the active {self.get_role_display()}; "
                     "deactivate them first."
                 )
+        if self.pk is not None and "role" not in errors:
+            # Each report checks only its own manager, so a role change here (say a sales
+            # manager moving to product) would silently leave their team reporting to the
+            # wrong kind of person.
+            may_report_here = [role for role, boss in REPORTS_TO.items() if boss == self.role]
+            stranded = self.reports.exclude(role__in=may_report_here).count()
+            if stranded:
+                errors["role"] = (
+                    f"{self} still has {stranded} direct report(s) who cannot report to a "
+                    f"{self.get_role_display()}; give them another manager first."
+                )
         if self.role != Role.SALES_MANAGER and self.team_name:
             errors["team_name"] = "Only sales managers lead a team."
         if errors:

@@ -163,6 +163,13 @@ class LedgerEntry(models.Model):
         related_name="+",
         help_text="Empty for entries the system writes, such as expiry.",
     )
+    request = models.ForeignKey(
+        "requests_app.FeatureRequest",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+    )
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # Balances right after this entry, so the ledger reads like a bank statement.

@@ -4,7 +4,8 @@ Each one locks the quarter's budget row (SELECT ... FOR UPDATE) inside a transac
 the rule against the locked balances, appends one ledger entry and moves the balances in the
 same transaction. The lock serialises concurrent approvals of one quarter, so two of them can
 never both see the same remaining points; the CheckConstraints on Budget catch anything that
-slips past. Callers that touch two budgets must lock them in quarter order (earlier first).
+slips past. Callers that touch two budgets must lock them in quarter order (earlier first),
+and callers that also lock a Quarter row take it before the budget row.
 """
 
 from django.db import transaction
@@ -94,7 +95,9 @@ def _lock(quarter, today=None) -> Budget:
     return budget
 
 
-def _append(budget, *, kind, points, actor, reason, allocated=0, reserved=0, expired=0):
+def _append(
+    budget, *, kind, points, actor, reason, allocated=0, reserved=0, expired=0, request=None
+):
     budget.allocated += allocated
     budget.reserved += reserved
     budget.expired += expired
@@ -107,6 +110,7 @@ def _append(budget, *, kind, points, actor, reason, allocated=0, reserved=0, exp
         points=points,
         actor=actor,
         reason=reason,
+        request=request,
         allocated_after=budget.allocated,
         reserved_after=budget.reserved,
         remaining_after=budget.remaining,
@@ -149,7 +153,7 @@ def budget_set_capacity(*, quarter, capacity, actor, percentage=None, reason="")
         )
 
 
-def budget_reserve(*, quarter, points, actor, reason=""):
+def budget_reserve(*, quarter, points, actor, reason="", request=None):
     points = _points(points)
     with transaction.atomic():
         budget = _lock(quarter)
@@ -159,6 +163,7 @@ def budget_reserve(*, quarter, points, actor, reason=""):
             )
         return _append(
             budget,
+            request=request,
             kind=LedgerEntry.Kind.RESERVE,
             points=points,
             actor=actor,
@@ -167,7 +172,7 @@ def budget_reserve(*, quarter, points, actor, reason=""):
         )
 
 
-def budget_release(*, quarter, points, actor, reason=""):
+def budget_release(*, quarter, points, actor, reason="", request=None):
     points = _points(points)
     with transaction.atomic():
         budget = _lock(quarter)
@@ -179,6 +184,7 @@ def budget_release(*, quarter, points, actor, reason=""):
             )
         return _append(
             budget,
+            request=request,
             kind=LedgerEntry.Kind.RELEASE,
             points=points,
             actor=actor,
@@ -187,7 +193,7 @@ def budget_release(*, quarter, points, actor, reason=""):
         )
 
 
-def budget_re_estimate(*, quarter, old_points, new_points, actor, reason=""):
+def budget_re_estimate(*, quarter, old_points, new_points, actor, reason="", request=None):
     """Reserve or release the difference between two estimates of reserved work."""
     old_points, new_points = _points(old_points), _points(new_points)
     delta = new_points - old_points
@@ -203,6 +209,7 @@ def budget_re_estimate(*, quarter, old_points, new_points, actor, reason=""):
             raise InvalidInput("Cannot release more points than are reserved.", field="points")
         return _append(
             budget,
+            request=request,
             kind=LedgerEntry.Kind.RE_ESTIMATE,
             points=delta,
             actor=actor,
@@ -211,7 +218,7 @@ def budget_re_estimate(*, quarter, old_points, new_points, actor, reason=""):
         )
 
 
-def budget_record_change_cost(*, quarter, points, actor, reason):
+def budget_record_change_cost(*, quarter, points, actor, reason, request=None):
     """Record points burned by work in progress that was changed; they stay spent."""
     points = _points(points)
     if not (reason or "").strip():
@@ -219,7 +226,12 @@ def budget_record_change_cost(*, quarter, points, actor, reason):
     with transaction.atomic():
         budget = _lock(quarter)
         return _append(
-            budget, kind=LedgerEntry.Kind.CHANGE_COST, points=points, actor=actor, reason=reason
+            budget,
+            request=request,
+            kind=LedgerEntry.Kind.CHANGE_COST,
+            points=points,
+            actor=actor,
+            reason=reason,
         )
 
 
@@ -227,8 +239,9 @@ def budget_expire(*, quarter, today=None):
     """Close the quarter: what remains expires and the ledger is frozen. Safe to run twice."""
     today = today or timezone.localdate()
     with transaction.atomic():
-        budget = Budget.objects.select_for_update().get(quarter_id=quarter.pk)
+        # Quarter before budget: the order request decisions lock them in.
         q = Quarter.objects.select_for_update().get(pk=quarter.pk)
+        budget = Budget.objects.select_for_update().get(quarter_id=quarter.pk)
         if q.is_closed:
             return None
         if today < q.closes_on:

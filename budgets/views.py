@@ -1,12 +1,15 @@
+import csv
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from config.errors import DomainError
 
+from .dashboard import burn_svg_points, burn_weeks, committed_splits, csv_safe
 from .fiscal import FiscalQuarter
 from .forms import CapacityForm
 from .models import Quarter
@@ -64,11 +67,22 @@ def quarter_detail(request, slug):
                     exc.details.get("field") if exc.details.get("field") in form.fields else None,
                     exc.message,
                 )
+                if not can_set_capacity:
+                    # A closed quarter's page has no form, so its errors would not show.
+                    messages.error(request, exc.message)
             else:
                 messages.success(request, f"Capacity for {quarter.label} saved.")
                 return redirect("budgets:quarter", slug=quarter.slug)
-    entries = budget.entries.select_related("actor").order_by("-created_at", "-id")
+    entries = budget.entries.select_related("actor", "request").order_by("-created_at", "-id")
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    weeks = burn_weeks(
+        quarter,
+        list(
+            budget.entries.order_by("created_at", "id").values_list(
+                "created_at", "allocated_after", "reserved_after", "remaining_after"
+            )
+        ),
+    )
     quarters = Quarter.objects.all()
     return render(
         request,
@@ -80,6 +94,47 @@ def quarter_detail(request, slug):
             "form": form,
             "can_set_capacity": can_set_capacity,
             "quarters": quarters,
+            "weeks": weeks,
+            "chart": burn_svg_points(weeks),
+            "splits": committed_splits(quarter),
         },
         status=400 if request.method == "POST" else 200,
     )
+
+
+@login_required
+@require_http_methods(["GET"])
+def ledger_csv(request, slug):
+    quarter = _quarter_or_404(slug)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="ledger-{quarter.slug}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "when",
+            "entry",
+            "points",
+            "actor",
+            "request_id",
+            "reason",
+            "allocated_after",
+            "reserved_after",
+            "remaining_after",
+        ]
+    )
+    entries = quarter.budget.entries.select_related("actor").order_by("created_at", "id")
+    for e in entries.iterator(chunk_size=500):
+        writer.writerow(
+            [
+                e.created_at.isoformat(),
+                e.kind,
+                e.points,
+                e.actor.username if e.actor else "system",
+                e.request_id or "",
+                csv_safe(e.reason),
+                e.allocated_after,
+                e.reserved_after,
+                e.remaining_after,
+            ]
+        )
+    return response

@@ -179,6 +179,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "budgets.tasks.roll_quarters",
         "schedule": 60 * 60,
     },
+    "reopen-deferred-requests": {
+        "task": "requests_app.tasks.reopen_deferred_requests",
+        "schedule": 60 * 60,
+    },
 }
 
 # --- REST framework ------------------------------------------------------------------------

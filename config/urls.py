@@ -14,5 +14,10 @@ urlpatterns = [
     path("requests/", include("requests_app.urls")),
     path("inbox/", request_views.inbox, name="inbox"),
     path("queue/", request_views.queue, name="queue"),
+    path("review/", request_views.review, name="review"),
+    path("review/export.csv", request_views.review_csv, name="review_csv"),
+    path("review/<int:pk>/estimate/", request_views.review_estimate, name="review_estimate"),
+    path("review/<int:pk>/decide/", request_views.review_decide, name="review_decide"),
+    path("roadmap/", request_views.roadmap, name="roadmap"),
     path("", include("accounts.urls")),
 ]

@@ -441,6 +441,30 @@ def seed_requests(current, upcoming):
         actor=hos,
         reason="Export permissions belong with field-level permissions.",
     )
+    # Product estimates the top of this quarter's queue; the Head of Product decides.
+    queue = services.queue_ids(current.pk)
+    for pk, points in zip(queue, [8, 13, 5, 8, 3, 5, 8], strict=False):
+        services.request_estimate(fr=FeatureRequest.objects.get(pk=pk), actor=pm, points=points)
+    first, second, third, fourth = (FeatureRequest.objects.get(pk=pk) for pk in queue[:4])
+    services.request_approve(fr=first, actor=hop)
+    services.request_approve(fr=second, actor=hop)
+    services.request_start(fr=reload(first), actor=pm)
+    services.request_approve(fr=third, actor=hop, product_funded=True)
+    services.request_decline(fr=fourth, actor=hop, reason="Covered by the partner integration.")
+    services.request_start(fr=reload(second), actor=pm)
+    services.request_ship(fr=reload(second), actor=pm)
+    deferred = FeatureRequest.objects.get(pk=services.queue_ids(current.pk)[0])
+    services.request_defer(
+        fr=deferred,
+        actor=hop,
+        quarter=services.quarter_for_deferral(upcoming.fiscal.next().slug, deferred),
+        reason="Depends on the new permissions model.",
+    )
+    cancelled = FeatureRequest.objects.get(pk=services.queue_ids(current.pk)[0])
+    services.request_approve(fr=cancelled, actor=hop)
+    services.request_cancel(
+        fr=reload(cancelled), actor=hop, reason="The customer signed without it."
+    )
     # Conversation on a few.
     top = reload(made[14])
     services.comment_add(

@@ -71,13 +71,16 @@ class DealForm(forms.ModelForm):
         decimal_places=2,
         error_messages={"invalid": "Enter the ARR as a number, e.g. 120000."},
     )
+    # The initial values are what the selects show untouched, so an untouched deal form counts
+    # as empty and a draft can be saved without a deal.
     currency = forms.ChoiceField(
         choices=Currency.choices,
+        initial=Currency.USD,
         error_messages={
             "invalid_choice": "Choose a currency from the list (%(value)s is not one)."
         },
     )
-    stage = forms.ChoiceField(choices=Stage.choices)
+    stage = forms.ChoiceField(choices=Stage.choices, initial=Stage.QUALIFIED)
 
     class Meta:
         model = Deal

@@ -35,6 +35,14 @@ class Importance(models.TextChoices):
     DEAL_BLOCKER = "deal_blocker", "Deal-blocker"
 
 
+class Funding(models.TextChoices):
+    SALES = "sales", "Sales budget"
+    PRODUCT = "product", "Product-funded"
+
+
+MAX_ESTIMATE = 10_000
+
+
 class ProductTheme(models.Model):
     """A long-term product theme (the 2-5 year view) a request can be tied to."""
 
@@ -85,6 +93,9 @@ class FeatureRequest(models.Model):
         "budgets.Quarter", null=True, blank=True, on_delete=models.PROTECT, related_name="requests"
     )
     estimate = models.PositiveIntegerField(null=True, blank=True)
+    funding = models.CharField(max_length=10, choices=Funding.choices, blank=True)
+    # Points this request holds in its quarter's sales budget right now (0 when none).
+    reserved_points = models.PositiveIntegerField(default=0)
     inbox_rank = models.PositiveIntegerField(null=True, blank=True)
     queue_rank = models.PositiveIntegerField(null=True, blank=True)
     merged_into = models.ForeignKey(
@@ -97,6 +108,9 @@ class FeatureRequest(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -122,6 +136,10 @@ class FeatureRequest(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(estimate__isnull=True) | Q(estimate__gte=1), name="estimate_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved_points=0) | Q(funding="sales"),
+                name="only_sales_funded_requests_reserve_points",
             ),
         ]
         indexes = [

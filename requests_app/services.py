@@ -17,9 +17,31 @@ from django.utils import timezone
 from accounts.models import Role, User
 from budgets.fiscal import FiscalQuarter
 from budgets.models import Quarter
-from config.errors import DomainError, InvalidInput, NotAllowed, NotFound, StaleOrder
+from budgets.services import (
+    budget_re_estimate,
+    budget_record_change_cost,
+    budget_release,
+    budget_reserve,
+    quarter_get_or_create,
+)
+from config.errors import (
+    DomainError,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    QuarterClosed,
+    StaleOrder,
+)
 
-from .models import ROADMAP_STATUSES, AuditEvent, Deal, FeatureRequest, Status
+from .models import (
+    MAX_ESTIMATE,
+    ROADMAP_STATUSES,
+    AuditEvent,
+    Deal,
+    FeatureRequest,
+    Funding,
+    Status,
+)
 
 RANK_OFFSET = 1_000_000  # parks ranks out of the way while a queue is renumbered
 
@@ -103,6 +125,26 @@ MOVES = {
             Status.MERGED,
         ),
         Move("reopen", "Reopen", frozenset({Status.DEFERRED}), Status.ESCALATED),
+        Move("approve", "Approve", frozenset({Status.ESCALATED}), Status.APPROVED),
+        Move(
+            "approve_product",
+            "Approve as product-funded",
+            frozenset({Status.ESCALATED}),
+            Status.APPROVED,
+        ),
+        Move(
+            "defer", "Defer", frozenset({Status.ESCALATED, Status.APPROVED}), Status.DEFERRED, True
+        ),
+        Move("decline", "Decline", frozenset({Status.ESCALATED}), Status.DECLINED, True),
+        Move("start", "Start work", frozenset({Status.APPROVED}), Status.IN_PROGRESS),
+        Move("ship", "Ship", frozenset({Status.IN_PROGRESS}), Status.SHIPPED),
+        Move(
+            "cancel",
+            "Cancel",
+            frozenset({Status.APPROVED, Status.IN_PROGRESS}),
+            Status.CANCELLED,
+            True,
+        ),
         Move(
             "withdraw",
             "Withdraw",
@@ -122,6 +164,13 @@ _WHO = {
     "withdraw": lambda u, fr: fr.author_id == u.pk or _leads_team_of(u, fr),
     "merge": lambda u, fr: _leads_team_of(u, fr) or u.role == Role.HEAD_OF_PRODUCT,
     "reopen": lambda u, fr: u.role == Role.HEAD_OF_SALES,
+    "approve": lambda u, fr: u.role == Role.HEAD_OF_PRODUCT,
+    "approve_product": lambda u, fr: u.role == Role.HEAD_OF_PRODUCT,
+    "defer": lambda u, fr: u.role == Role.HEAD_OF_PRODUCT,
+    "decline": lambda u, fr: u.role == Role.HEAD_OF_PRODUCT,
+    "start": lambda u, fr: u.is_product,
+    "ship": lambda u, fr: u.is_product,
+    "cancel": lambda u, fr: u.role == Role.HEAD_OF_PRODUCT,
 }
 
 MERGE_TARGET_STATUSES = {
@@ -465,17 +514,6 @@ def request_merge(*, fr, target, actor, reason=""):
         )
 
 
-TRANSITION_FUNCTIONS = {
-    "submit": request_submit,
-    "return": request_return,
-    "reject": request_reject,
-    "escalate": request_escalate,
-    "withdraw": request_withdraw,
-    "merge": request_merge,
-    "reopen": request_reopen,
-}
-
-
 # --- Ranking -------------------------------------------------------------------------------
 
 
@@ -703,3 +741,367 @@ def theme_set_active(*, actor, theme, active):
     theme.is_active = bool(active)
     theme.save(update_fields=["is_active"])
     return theme
+
+
+# --- Product decisions (review queue) ------------------------------------------------------
+#
+# Each decision locks the quarter (the queue), the request and then the quarter's budget row
+# (inside budgets.services), so the status change, the queue renumbering, the ledger entry and
+# the audit event commit together or not at all.
+
+
+def _estimate_value(points):
+    if isinstance(points, bool):
+        raise InvalidInput("The estimate must be a whole number of story points.", field="estimate")
+    text = str(points).strip() if points is not None else ""
+    if not text:
+        raise InvalidInput("Enter an estimate in story points.", field="estimate")
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidInput(
+            f"The estimate must be a whole number of story points, not {text[:20]!r}.",
+            field="estimate",
+        ) from None
+    if value < 1 or value > MAX_ESTIMATE:
+        raise InvalidInput(
+            f"The estimate must be between 1 and {MAX_ESTIMATE:,} story points; got {value:,}.",
+            field="estimate",
+        )
+    return value
+
+
+def _decide(fr, actor, move, *, reason="", old=None, new=None, fields=()):
+    fr.decided_at = timezone.now()
+    return _finish(fr, actor, move, reason=reason, old=old, new=new, fields=["decided_at", *fields])
+
+
+def _ledger_note(fr, what):
+    return f"#{fr.pk} {fr.title[:80]}: {what}"
+
+
+def request_approve(*, fr, actor, product_funded=False):
+    """Approve against the quarter's sales budget, or as product-funded (no sales points)."""
+    name = "approve_product" if product_funded else "approve"
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk])
+        move = _check_move(actor, fr, name)
+        quarter = fr.target_quarter
+        if not quarter.is_open():
+            raise QuarterClosed(f"{quarter.label} is closed; approve into an open quarter.")
+        if not product_funded and fr.estimate is None:
+            raise InvalidInput(
+                "Estimate it before approving: the budget needs the points.", field="estimate"
+            )
+        old = {"queue_rank": fr.queue_rank}
+        _leave_queues(fr)
+        if product_funded:
+            fr.funding = Funding.PRODUCT
+        else:
+            fr.funding = Funding.SALES
+            budget_reserve(
+                quarter=quarter,
+                points=fr.estimate,
+                actor=actor,
+                request=fr,
+                reason=_ledger_note(fr, f"approved, {fr.estimate} points reserved"),
+            )
+            fr.reserved_points = fr.estimate
+        return _decide(
+            fr,
+            actor,
+            move,
+            old=old,
+            new={"funding": fr.funding, "estimate": fr.estimate, "quarter": quarter.slug},
+            fields=["queue_rank", "funding", "reserved_points"],
+        )
+
+
+def deferral_quarters(fr, today=None):
+    """Later quarters a request can be deferred to: the four after its target quarter."""
+    base = (
+        fr.target_quarter.fiscal
+        if fr.target_quarter
+        else FiscalQuarter.containing(today or timezone.localdate())
+    )
+    result, fq = [], base
+    for _ in range(4):
+        fq = fq.next()
+        result.append(fq)
+    return result
+
+
+def request_defer(*, fr, actor, quarter, reason):
+    """Defer to a later quarter; releases any reservation. Reopens when that quarter opens."""
+    if quarter is None:
+        raise InvalidInput("Choose the later quarter to defer to.", field="quarter")
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk], quarter_ids=[quarter.pk])
+        move = _check_move(actor, fr, "defer")
+        reason = _clean_reason(reason, move)
+        current = FiscalQuarter.containing(timezone.localdate())
+        if quarter.fiscal <= fr.target_quarter.fiscal or quarter.fiscal <= current:
+            raise InvalidInput(
+                f"Defer to a quarter later than {max(fr.target_quarter.fiscal, current).label}; "
+                f"{quarter.label} is not.",
+                field="quarter",
+            )
+        old = {
+            "quarter": fr.target_quarter.slug,
+            "queue_rank": fr.queue_rank,
+            "reserved": fr.reserved_points,
+        }
+        if fr.reserved_points:
+            budget_release(
+                quarter=fr.target_quarter,
+                points=fr.reserved_points,
+                actor=actor,
+                request=fr,
+                reason=_ledger_note(fr, f"deferred to {quarter.label}"),
+            )
+            fr.reserved_points = 0
+        _leave_queues(fr)
+        fr.target_quarter = quarter
+        fr.funding = ""
+        return _decide(
+            fr,
+            actor,
+            move,
+            reason=reason,
+            old=old,
+            new={"quarter": quarter.slug},
+            fields=["queue_rank", "target_quarter", "reserved_points", "funding"],
+        )
+
+
+def request_decline(*, fr, actor, reason):
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk])
+        move = _check_move(actor, fr, "decline")
+        reason = _clean_reason(reason, move)
+        old = {"queue_rank": fr.queue_rank}
+        _leave_queues(fr)
+        return _decide(fr, actor, move, reason=reason, old=old, fields=["queue_rank"])
+
+
+def request_start(*, fr, actor):
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk])
+        move = _check_move(actor, fr, "start")
+        fr.started_at = timezone.now()
+        return _finish(fr, actor, move, fields=["started_at"])
+
+
+def request_ship(*, fr, actor):
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk])
+        move = _check_move(actor, fr, "ship")
+        fr.shipped_at = timezone.now()
+        return _finish(fr, actor, move, fields=["shipped_at"])
+
+
+def request_cancel(*, fr, actor, reason, unstarted_points=None):
+    """Approved: every reserved point is released. In progress: only the unstarted points the
+    Head of Product names are released; the rest is recorded as change cost."""
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk])
+        move = _check_move(actor, fr, "cancel")
+        reason = _clean_reason(reason, move)
+        reserved = fr.reserved_points
+        if fr.status == Status.APPROVED or not reserved:
+            release, cost = reserved, 0
+        else:
+            if unstarted_points in (None, ""):
+                raise InvalidInput(
+                    f"Say how many of the {reserved} reserved points are not started yet.",
+                    field="unstarted_points",
+                )
+            release = _whole(
+                unstarted_points,
+                field="unstarted_points",
+                low=0,
+                high=reserved,
+                what="Unstarted points",
+            )
+            cost = reserved - release
+        if release:
+            budget_release(
+                quarter=fr.target_quarter,
+                points=release,
+                actor=actor,
+                request=fr,
+                reason=_ledger_note(fr, f"cancelled, {release} points released"),
+            )
+        if cost:
+            budget_record_change_cost(
+                quarter=fr.target_quarter,
+                points=cost,
+                actor=actor,
+                request=fr,
+                reason=_ledger_note(fr, f"cancelled in progress: {reason}"),
+            )
+        fr.reserved_points = 0
+        return _decide(
+            fr,
+            actor,
+            move,
+            reason=reason,
+            old={"reserved": reserved},
+            new={"released": release, "change_cost": cost},
+            fields=["reserved_points"],
+        )
+
+
+def _whole(value, *, field, low, high, what):
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise InvalidInput(f"{what} must be a whole number.", field=field) from None
+    if number < low or number > high:
+        raise InvalidInput(f"{what} must be between {low} and {high}; got {number}.", field=field)
+    return number
+
+
+ESTIMABLE_STATUSES = {Status.ESCALATED, Status.DEFERRED, Status.APPROVED, Status.IN_PROGRESS}
+
+
+def can_estimate(user, fr):
+    if fr.status == Status.IN_PROGRESS:
+        return user.role == Role.HEAD_OF_PRODUCT
+    return user.is_product and fr.status in ESTIMABLE_STATUSES
+
+
+def request_estimate(*, fr, actor, points, burned_points=None, reason=""):
+    """Set or change the estimate. On approved work the budget reserves or releases the
+    difference; on work in progress (the Head of Product's call) the points already burned
+    are recorded as change cost."""
+    points = _estimate_value(points)
+    with transaction.atomic():
+        [fr] = _lock(actor, [fr.pk])
+        if fr.status not in ESTIMABLE_STATUSES:
+            raise DomainError(
+                f"Cannot estimate a request that is {fr.get_status_display().lower()}; "
+                "estimates are for escalated, deferred, approved and in-progress requests.",
+                state=fr.status,
+            )
+        if not can_estimate(actor, fr):
+            raise NotAllowed(
+                "Only the Head of Product re-estimates work in progress."
+                if fr.status == Status.IN_PROGRESS
+                else "Product roles estimate requests."
+            )
+        old = fr.estimate
+        if old == points:
+            return fr
+        burned = 0
+        if fr.status == Status.IN_PROGRESS:
+            if burned_points in (None, ""):
+                raise InvalidInput("Say how many points are already burned.", field="burned_points")
+            burned = _whole(
+                burned_points, field="burned_points", low=0, high=MAX_ESTIMATE, what="Burned points"
+            )
+        if fr.reserved_points and fr.status in (Status.APPROVED, Status.IN_PROGRESS):
+            budget_re_estimate(
+                quarter=fr.target_quarter,
+                old_points=fr.reserved_points,
+                new_points=points,
+                actor=actor,
+                request=fr,
+                reason=_ledger_note(fr, f"re-estimated {old} → {points}"),
+            )
+            fr.reserved_points = points
+        if burned:
+            budget_record_change_cost(
+                quarter=fr.target_quarter,
+                points=burned,
+                actor=actor,
+                request=fr,
+                reason=_ledger_note(
+                    fr,
+                    f"re-estimated in progress ({old} → {points}); "
+                    f"{burned} points already burned. {reason}".strip(),
+                ),
+            )
+        fr.estimate = points
+        fr.save(update_fields=["estimate", "reserved_points", "updated_at"])
+        record_event(
+            fr,
+            actor,
+            "estimate",
+            reason=reason,
+            old={"estimate": old},
+            new={"estimate": points, "burned": burned or None},
+        )
+        return fr
+
+
+def reopen_due_deferrals(today=None):
+    """Deferred requests whose quarter is now open rejoin its queue at the top."""
+    reopened = []
+    for fr in FeatureRequest.objects.filter(status=Status.DEFERRED).select_related(
+        "target_quarter"
+    ):
+        if fr.target_quarter.is_open(today):
+            request_reopen(fr=fr, actor=None)
+            reopened.append(fr.pk)
+    return reopened
+
+
+# --- The cut line --------------------------------------------------------------------------
+
+
+def cut_line(requests, remaining):
+    """Walk the queue in rank order adding estimates; the first request whose running total
+    passes the remaining budget, and everything after it, is below the line. Unestimated
+    requests are flagged and not counted."""
+    rows, total, below = [], 0, False
+    for fr in requests:
+        row = {"fr": fr, "unestimated": fr.estimate is None, "running_total": None}
+        first = False
+        if fr.estimate is not None:
+            total += fr.estimate
+            row["running_total"] = total
+            if not below and total > remaining:
+                below = first = True
+        row["below"], row["first_below"] = below, first
+        rows.append(row)
+    return rows
+
+
+def quarter_for_deferral(slug, fr):
+    """The Quarter a deferral names, created on demand; only the four after its target."""
+    fq = FiscalQuarter.parse(slug or "")
+    choices = deferral_quarters(fr)
+    if fq is None or fq not in choices:
+        raise InvalidInput(
+            "Defer to one of the next quarters: " + ", ".join(q.label for q in choices) + ".",
+            field="quarter",
+        )
+    return quarter_get_or_create(fq)
+
+
+def deferral_quarters_for(quarter):
+    """Quarter objects a request in `quarter` can be deferred to (for forms)."""
+    fq, result = quarter.fiscal, []
+    for _ in range(4):
+        fq = fq.next()
+        result.append(fq)
+    return result
+
+
+TRANSITION_FUNCTIONS = {
+    "submit": request_submit,
+    "return": request_return,
+    "reject": request_reject,
+    "escalate": request_escalate,
+    "withdraw": request_withdraw,
+    "merge": request_merge,
+    "reopen": request_reopen,
+    "approve": request_approve,
+    "approve_product": lambda **kw: request_approve(product_funded=True, **kw),
+    "defer": request_defer,
+    "decline": request_decline,
+    "start": request_start,
+    "ship": request_ship,
+    "cancel": request_cancel,
+}

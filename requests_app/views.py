@@ -1,16 +1,21 @@
+import csv
+import datetime as dt
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role, User
+from budgets.dashboard import csv_safe
 from budgets.models import Quarter
 from budgets.services import quarter_current, quarter_from_slug, quarters_ensure_open
-from config.errors import DomainError, NotAllowed, NotFound
+from config.errors import DomainError, InsufficientBudget, InvalidInput, NotAllowed, NotFound
 
 from . import services
 from .forms import DealForm, DealFormSet, EscalateForm, ReasonForm, RequestFilterForm, RequestForm
@@ -18,6 +23,7 @@ from .models import (
     AuditEvent,
     Comment,
     FeatureRequest,
+    Funding,
     Importance,
     ProductNote,
     ProductTheme,
@@ -25,6 +31,15 @@ from .models import (
 )
 
 PAGE_SIZE = 25
+
+
+def _id_or_none(value):
+    """A database id from a query parameter, or None. str.isdigit() alone lets through '²'
+    (int() refuses it) and ids beyond 64 bits (SQLite refuses those): both were a 500."""
+    value = str(value if value is not None else "")
+    if value.isascii() and value.isdecimal() and 0 < int(value) < 2**63:
+        return int(value)
+    return None
 
 
 def _forbidden(request, exc):
@@ -56,13 +71,15 @@ def request_list(request):
             quarter = quarter_from_slug(data["quarter"])
             qs = qs.filter(target_quarter=quarter) if quarter else qs.none()
         if data["team"]:
-            qs = qs.filter(manager_id=data["team"])
+            team_id = _id_or_none(data["team"])
+            qs = qs.filter(manager_id=team_id) if team_id else qs.none()
         if data["importance"]:
             qs = qs.filter(importance=data["importance"])
         if data["theme"] == "tactical":
             qs = qs.filter(theme__isnull=True)
         elif data["theme"]:
-            qs = qs.filter(theme_id=data["theme"]) if data["theme"].isdigit() else qs.none()
+            theme_id = _id_or_none(data["theme"])
+            qs = qs.filter(theme_id=theme_id) if theme_id else qs.none()
         if data["account"]:
             qs = qs.filter(deals__account_name__icontains=data["account"]).distinct()
     page = Paginator(
@@ -190,9 +207,18 @@ def _detail_context(request, fr):
         "can_add_note": services.can_add_note(user, fr),
         "deal_form": DealForm(prefix="deal"),
         "reason_form": ReasonForm(),
+        # What it was merged into may still be in a team inbox this user cannot open.
+        "merged_into": (
+            services.requests_visible_to(user).filter(pk=fr.merged_into_id).first()
+            if fr.merged_into_id
+            else None
+        ),
     }
     if user.is_product:
         context["notes"] = ProductNote.objects.filter(request=fr).select_related("author")
+    context["can_estimate"] = services.can_estimate(user, fr)
+    if any(m.name == "defer" for m in moves) and fr.target_quarter_id:
+        context["defer_choices"] = services.deferral_quarters_for(fr.target_quarter)
     if any(m.name == "escalate" for m in moves):
         context["escalate_form"] = EscalateForm(quarters=services.escalation_quarters())
     if any(m.name == "merge" for m in moves):
@@ -238,26 +264,22 @@ def request_move(request, pk, action):
     fr = _get(request, pk)
     if action not in services.TRANSITION_FUNCTIONS:
         raise Http404("No such action.")
-    kwargs = {"fr": fr, "actor": request.user}
-    reason = request.POST.get("reason", "")
     try:
-        if action in ("return", "reject", "withdraw", "merge"):
-            kwargs["reason"] = reason
-        if action == "escalate":
-            kwargs["quarter"] = quarter_from_slug(
-                request.POST.get("quarter", "")
-            ) or _quarter_by_pk(request.POST.get("quarter"))
-        if action == "merge":
-            target_id = request.POST.get("target", "")
-            try:
-                kwargs["target"] = services.request_get_for_user(request.user, target_id)
-            except NotFound:
-                kwargs["target"] = None
-        services.TRANSITION_FUNCTIONS[action](**kwargs)
-    except NotFound:
-        raise Http404("No such request.") from None
+        _run_move(request, fr, action)
     except NotAllowed as exc:
         return _forbidden(request, exc)
+    except InsufficientBudget as exc:
+        messages.error(request, exc.message)
+        return _render_detail(
+            request,
+            fr,
+            status=exc.status,
+            shortfall={
+                "needed": exc.needed,
+                "remaining": exc.remaining,
+                "shortfall": exc.shortfall,
+            },
+        )
     except DomainError as exc:
         messages.error(request, exc.message)
         return _render_detail(request, fr, status=exc.status)
@@ -267,6 +289,33 @@ def request_move(request, pk, action):
         if _safe_next(request)
         else reverse("requests:detail", args=[fr.pk])
     )
+
+
+def _run_move(request, fr, action):
+    """Read the move's inputs from the POST and call its service (pages share this)."""
+    if action not in services.TRANSITION_FUNCTIONS:
+        raise InvalidInput(f"Unknown action {action[:30]!r}.")
+    post = request.POST
+    kwargs = {"fr": fr, "actor": request.user}
+    if action in ("return", "reject", "withdraw", "merge", "defer", "decline", "cancel"):
+        kwargs["reason"] = post.get("reason", "")
+    if action == "escalate":
+        kwargs["quarter"] = quarter_from_slug(post.get("quarter", "")) or _quarter_by_pk(
+            post.get("quarter")
+        )
+    if action == "defer":
+        kwargs["quarter"] = services.quarter_for_deferral(post.get("quarter", ""), fr)
+    if action == "cancel":
+        kwargs["unstarted_points"] = post.get("unstarted_points")
+    if action == "merge":
+        try:
+            kwargs["target"] = services.request_get_for_user(request.user, post.get("target", ""))
+        except NotFound:
+            kwargs["target"] = None
+    try:
+        return services.TRANSITION_FUNCTIONS[action](**kwargs)
+    except NotFound:
+        raise Http404("No such request.") from None
 
 
 def _safe_next(request):
@@ -350,9 +399,13 @@ def _inbox_teams(request):
         return [user]
     if user.role == Role.HEAD_OF_SALES:
         teams = User.objects.filter(role=Role.SALES_MANAGER, is_active=True)
-        team = request.GET.get("team") or request.POST.get("team")
+        # Only the page's own ?team= filter narrows what is shown. The posted `team` names the
+        # inbox to reorder; it must not narrow the re-rendered page, or an htmx reorder on the
+        # all-teams page would swap in a fragment with just that one team.
+        team = request.GET.get("team")
         if team:
-            teams = teams.filter(pk=team) if str(team).isdigit() else teams.none()
+            team_id = _id_or_none(team)
+            teams = teams.filter(pk=team_id) if team_id else teams.none()
         return list(teams)
     return None
 
@@ -489,11 +542,8 @@ def themes(request):
         try:
             theme = None
             if request.POST.get("theme"):
-                theme = (
-                    ProductTheme.objects.filter(pk=request.POST["theme"]).first()
-                    if request.POST["theme"].isdigit()
-                    else None
-                )
+                theme_id = _id_or_none(request.POST["theme"])
+                theme = ProductTheme.objects.filter(pk=theme_id).first() if theme_id else None
                 if theme is None:
                     raise Http404("No such theme.")
             if "active" in request.POST and theme is not None:
@@ -515,4 +565,194 @@ def themes(request):
             return redirect("requests:themes")
     return render(
         request, "requests_app/themes.html", {"themes": ProductTheme.objects.all()}, status=status
+    )
+
+
+# --- Product review queue ------------------------------------------------------------------
+
+
+def _review_context(request, quarter, **extra):
+    ids = services.queue_ids(quarter.pk)
+    by_id = {fr.pk: fr for fr in services.with_list_data(FeatureRequest.objects.filter(pk__in=ids))}
+    budget = quarter.budget
+    rows = services.cut_line([by_id[pk] for pk in ids], budget.remaining)
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank
+    user = request.user
+    context = {
+        "quarter": quarter,
+        "budget": budget,
+        "rows": rows,
+        "can_decide": user.role == Role.HEAD_OF_PRODUCT,
+        "can_estimate": user.is_product,
+        "defer_choices": services.deferral_quarters_for(quarter),
+        "quarters": Quarter.objects.filter(closed_at__isnull=True),
+        "unestimated": sum(1 for r in rows if r["unestimated"]),
+    }
+    context.update(extra)
+    return context
+
+
+def _render_review(request, quarter, status=200, **extra):
+    template = "requests_app/_review_list.html" if request.htmx else "requests_app/review.html"
+    return render(request, template, _review_context(request, quarter, **extra), status=status)
+
+
+@login_required
+@require_GET
+def review(request):
+    if not request.user.is_product:
+        return _forbidden(request, NotAllowed("The review queue is for product roles."))
+    return _render_review(request, _queue_quarter(request))
+
+
+@login_required
+@require_POST
+def review_estimate(request, pk):
+    if not request.user.is_product:
+        return _forbidden(request, NotAllowed("Product roles estimate requests."))
+    fr = _get(request, pk)
+    quarter = fr.target_quarter
+    try:
+        services.request_estimate(
+            fr=fr,
+            actor=request.user,
+            points=request.POST.get("estimate"),
+            burned_points=request.POST.get("burned_points"),
+            reason=request.POST.get("reason", ""),
+        )
+    except NotAllowed as exc:
+        return _forbidden(request, exc)
+    except DomainError as exc:
+        messages.error(request, f"#{fr.pk} {fr.title}: {exc.message}")
+        if _safe_next(request) and not request.htmx:
+            return _render_detail(request, fr, status=exc.status)
+        return _render_review(request, quarter, status=exc.status)
+    if not request.htmx:
+        messages.success(request, f"Estimate saved for #{fr.pk}.")
+        if _safe_next(request):
+            return redirect(request.POST["next"])
+        return redirect(f"{reverse('review')}?quarter={quarter.slug}")
+    return _render_review(request, quarter)
+
+
+@login_required
+@require_POST
+def review_decide(request, pk):
+    if not request.user.is_product:
+        return _forbidden(request, NotAllowed("The review queue is for product roles."))
+    fr = _get(request, pk)
+    quarter = fr.target_quarter
+    action = request.POST.get("action", "")
+    try:
+        _run_move(request, fr, action)
+    except NotAllowed as exc:
+        return _forbidden(request, exc)
+    except InsufficientBudget as exc:
+        messages.error(request, exc.message)
+        return _render_review(
+            request,
+            quarter,
+            status=exc.status,
+            shortfall={
+                "fr": fr,
+                "needed": exc.needed,
+                "remaining": exc.remaining,
+                "shortfall": exc.shortfall,
+            },
+        )
+    except DomainError as exc:
+        messages.error(request, f"#{fr.pk} {fr.title}: {exc.message}")
+        return _render_review(request, quarter, status=exc.status)
+    messages.success(
+        request, f"#{fr.pk} {fr.title}: {services.MOVES[action].label.lower().rstrip('…')} done."
+    )
+    if request.htmx:
+        return _render_review(request, quarter)
+    return redirect(f"{reverse('review')}?quarter={quarter.slug}")
+
+
+@login_required
+@require_GET
+def review_csv(request):
+    if not (request.user.is_product or request.user.is_sales):
+        return _forbidden(request, NotAllowed("The queue export is for sales and product roles."))
+    quarter = _queue_quarter(request)
+    context = _review_context(request, quarter)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="queue-{quarter.slug}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "rank",
+            "id",
+            "title",
+            "team",
+            "importance",
+            "horizon",
+            "accounts",
+            "arr_at_stake",
+            "estimate",
+            "running_total",
+            "cut_line",
+        ]
+    )
+    for row in context["rows"]:
+        fr, demand = row["fr"], row["fr"].demand()
+        writer.writerow(
+            [
+                row["rank"],
+                fr.pk,
+                csv_safe(fr.title),
+                fr.manager.team_label if fr.manager else "",
+                fr.get_importance_display(),
+                csv_safe(fr.horizon_label),
+                demand["accounts"],
+                "; ".join(f"{c} {a:.0f}" for c, a in demand["arr"].items()),
+                fr.estimate if fr.estimate is not None else "",
+                row["running_total"] or "",
+                "unestimated" if row["unestimated"] else ("below" if row["below"] else "above"),
+            ]
+        )
+    return response
+
+
+# --- Roadmap -------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def roadmap(request):
+    current, upcoming = quarters_ensure_open()
+    shown = (
+        services.requests_visible_to(request.user)
+        .filter(
+            Q(status__in=[Status.APPROVED, Status.IN_PROGRESS, Status.DEFERRED, Status.ESCALATED])
+            | Q(status=Status.SHIPPED, shipped_at__gte=timezone.now() - dt.timedelta(days=90))
+        )
+        .select_related("theme", "target_quarter", "manager")
+        .order_by("target_quarter__fiscal_year", "target_quarter__number", "queue_rank", "pk")
+    )
+    now, nxt, later, shipped = [], [], {}, []
+    for fr in shown:
+        if fr.status == Status.SHIPPED:
+            shipped.append(fr)
+        elif fr.target_quarter_id == current.pk and fr.status != Status.DEFERRED:
+            now.append(fr)
+        elif fr.target_quarter_id == upcoming.pk and fr.status != Status.DEFERRED:
+            nxt.append(fr)
+        elif fr.status == Status.DEFERRED or fr.funding == Funding.PRODUCT:
+            later.setdefault(fr.theme.name if fr.theme else "Tactical", []).append(fr)
+    shipped.sort(key=lambda fr: fr.shipped_at, reverse=True)
+    return render(
+        request,
+        "requests_app/roadmap.html",
+        {
+            "current": current,
+            "upcoming": upcoming,
+            "now": now,
+            "next": nxt,
+            "later": sorted(later.items()),
+            "shipped": shipped,
+        },
     )

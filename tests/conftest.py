@@ -47,6 +47,12 @@ def _missing(marker_name):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The default hasher takes most of a second per password and `cast` makes eight.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _require_services(request):
     for name in ("postgres", "redis", "browser"):
         if request.node.get_closest_marker(name):

@@ -21,7 +21,9 @@ DROP FUNCTION IF EXISTS budgets_ledger_append_only();
 
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
+        # params=None: the SQL is sent as is; with params Django would read the "%" in the
+        # RAISE format string as a placeholder and fail.
+        schema_editor.execute(CREATE, params=None)
 
 
 def backwards(apps, schema_editor):

@@ -7,7 +7,9 @@ pytestmark = pytest.mark.django_db
 
 def test_it_lets_a_product_manager_add_a_theme(client, cast):
     client.force_login(cast.pm)
-    response = client.post("/requests/themes/", {"name": "  Enterprise   security ", "description": "SSO"})
+    response = client.post(
+        "/requests/themes/", {"name": "  Enterprise   security ", "description": "SSO"}
+    )
     assert response.status_code == 302
     assert list(ProductTheme.objects.values_list("name", flat=True)) == ["Enterprise security"]
     assert "Enterprise security" in client.get("/requests/themes/").content.decode()
