@@ -9,6 +9,7 @@ and callers that also lock a Quarter row take it before the budget row.
 """
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from config.errors import InsufficientBudget, InvalidInput, NotAllowed, QuarterClosed
@@ -98,12 +99,18 @@ def _lock(quarter, today=None) -> Budget:
 def _append(
     budget, *, kind, points, actor, reason, allocated=0, reserved=0, expired=0, request=None
 ):
-    budget.allocated += allocated
-    budget.reserved += reserved
-    budget.expired += expired
-    budget.save(
-        update_fields=["capacity", "percentage", "allocated", "reserved", "expired", "updated_at"]
+    # Move the balances with relative UPDATEs, so the database applies each change to the row
+    # as it is now and its CheckConstraints judge the real totals even if a caller forgot the
+    # lock (the lock is what turns an overspend into a clear refusal instead of an error).
+    Budget.objects.filter(pk=budget.pk).update(
+        capacity=budget.capacity,
+        percentage=budget.percentage,
+        allocated=F("allocated") + allocated,
+        reserved=F("reserved") + reserved,
+        expired=F("expired") + expired,
+        updated_at=timezone.now(),
     )
+    budget.refresh_from_db(fields=["allocated", "reserved", "expired", "updated_at"])
     return LedgerEntry.objects.create(
         budget=budget,
         kind=kind,
