@@ -16,6 +16,8 @@ def navigation(request):
     if user.is_product:
         items.append(("Review", reverse("review")))
     items.append(("Roadmap", reverse("roadmap")))
+    if user.role in (Role.HEAD_OF_SALES, Role.HEAD_OF_PRODUCT):
+        items.append(("Meetings", reverse("meetings:list")))
     items.append(("Budget", reverse("budgets:current")))
     if user.is_product:
         items.append(("Themes", reverse("requests:themes")))

@@ -24,6 +24,12 @@ REPORTS_TO = {
 }
 
 
+class NotificationMode(models.TextChoices):
+    IMMEDIATE = "immediate", "Immediately"
+    DAILY = "daily", "A daily summary"
+    NONE = "none", "None"
+
+
 class User(AbstractUser):
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.SALES_REP)
     manager = models.ForeignKey(
@@ -33,6 +39,12 @@ class User(AbstractUser):
         on_delete=models.PROTECT,
         related_name="reports",
         help_text="A rep reports to a sales manager; a sales manager to the Head of Sales.",
+    )
+    notification_mode = models.CharField(
+        "Email notifications",
+        max_length=10,
+        choices=NotificationMode.choices,
+        default=NotificationMode.IMMEDIATE,
     )
     team_name = models.CharField(
         max_length=80,
@@ -132,3 +144,39 @@ class User(AbstractUser):
         if self.role == Role.ADMIN:
             self.is_staff = True
         super().save(*args, **kwargs)
+
+
+class Notification(models.Model):
+    """The outbox: written in the same transaction as the change it reports, sent by Celery
+    afterwards (at once, or in the daily summary). A periodic sweep sends what is left, so an
+    action succeeds even while the broker is down."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    request = models.ForeignKey(
+        "requests_app.FeatureRequest",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    verb = models.CharField(max_length=30)
+    subject = models.CharField(max_length=250)
+    body = models.TextField()
+    daily = models.BooleanField(default=False, help_text="Held for the daily summary.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            # The sweep: unsent notifications, oldest first.
+            models.Index(
+                fields=["created_at"], condition=Q(sent_at__isnull=True), name="notification_unsent"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.verb} to {self.user}"

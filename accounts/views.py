@@ -1,11 +1,14 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from budgets.services import quarters_ensure_open
+
+from .forms import NotificationForm
 
 
 @login_required
@@ -57,3 +60,16 @@ def healthz(request):
         },
         status=200 if db_ok else 503,
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notification_settings(request):
+    form = NotificationForm(request.POST or None, instance=request.user)
+    if request.method == "POST":
+        if form.is_valid():
+            form.save()
+            messages.success(request, "Notification settings saved.")
+            return redirect("notification_settings")
+        return render(request, "accounts/notifications.html", {"form": form}, status=400)
+    return render(request, "accounts/notifications.html", {"form": form})

@@ -5,6 +5,7 @@ Production differs only by environment variables (see README, "Configuration").
 
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
@@ -173,11 +174,34 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing must not hang a page when the broker is down: the outbox sweep catches up.
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
     "open-and-close-quarters": {
         "task": "budgets.tasks.roll_quarters",
         "schedule": 60 * 60,
+    },
+    "sweep-notifications": {
+        "task": "accounts.tasks.sweep_notifications",
+        "schedule": 120,
+    },
+    "daily-notification-summaries": {
+        "task": "accounts.tasks.send_daily_summaries",
+        "schedule": crontab(hour=8, minute=0),
+    },
+    "schedule-meetings": {
+        "task": "meetings.tasks.schedule_meetings",
+        "schedule": 60 * 60,
+    },
+    "send-due-digests": {
+        "task": "meetings.tasks.send_due_digests",
+        "schedule": 300,
+    },
+    "send-due-minutes": {
+        "task": "meetings.tasks.send_due_minutes",
+        "schedule": 900,
     },
     "reopen-deferred-requests": {
         "task": "requests_app.tasks.reopen_deferred_requests",

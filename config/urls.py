@@ -19,5 +19,6 @@ urlpatterns = [
     path("review/<int:pk>/estimate/", request_views.review_estimate, name="review_estimate"),
     path("review/<int:pk>/decide/", request_views.review_decide, name="review_decide"),
     path("roadmap/", request_views.roadmap, name="roadmap"),
+    path("meetings/", include("meetings.urls")),
     path("", include("accounts.urls")),
 ]

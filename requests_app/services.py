@@ -15,6 +15,7 @@ from django.db.models import Case, F, Max, Prefetch, Q, When
 from django.utils import timezone
 
 from accounts.models import Role, User
+from accounts.notifications import notify_move
 from budgets.fiscal import FiscalQuarter
 from budgets.models import Quarter
 from budgets.services import (
@@ -344,6 +345,7 @@ def _finish(fr, actor, move, *, reason="", old=None, new=None, fields=()):
         old=old,
         new=new,
     )
+    notify_move(fr, actor, move.name, reason=reason)
     return fr
 
 
@@ -832,13 +834,16 @@ def deferral_quarters(fr, today=None):
 
 
 def request_defer(*, fr, actor, quarter, reason):
-    """Defer to a later quarter; releases any reservation. Reopens when that quarter opens."""
-    if quarter is None:
+    """Defer to a later quarter (a Quarter, or a label such as 'FY2027Q3' from a form);
+    releases any reservation. Reopens when that quarter opens."""
+    if quarter is None or quarter == "":
         raise InvalidInput("Choose the later quarter to defer to.", field="quarter")
     with transaction.atomic():
-        [fr] = _lock(actor, [fr.pk], quarter_ids=[quarter.pk])
+        [fr] = _lock(actor, [fr.pk])
         move = _check_move(actor, fr, "defer")
         reason = _clean_reason(reason, move)
+        if isinstance(quarter, str):
+            quarter = quarter_for_deferral(quarter, fr)
         current = FiscalQuarter.containing(timezone.localdate())
         if quarter.fiscal <= fr.target_quarter.fiscal or quarter.fiscal <= current:
             raise InvalidInput(
@@ -1083,6 +1088,17 @@ def quarter_for_deferral(slug, fr):
 def deferral_quarters_for(quarter):
     """Quarter objects a request in `quarter` can be deferred to (for forms)."""
     fq, result = quarter.fiscal, []
+    for _ in range(4):
+        fq = fq.next()
+        result.append(fq)
+    return result
+
+
+def deferral_quarters_for_slug(slug):
+    quarter_fq = FiscalQuarter.parse(slug)
+    if quarter_fq is None:
+        return []
+    result, fq = [], quarter_fq
     for _ in range(4):
         fq = fq.next()
         result.append(fq)

@@ -304,7 +304,7 @@ def _run_move(request, fr, action):
             post.get("quarter")
         )
     if action == "defer":
-        kwargs["quarter"] = services.quarter_for_deferral(post.get("quarter", ""), fr)
+        kwargs["quarter"] = post.get("quarter", "")
     if action == "cancel":
         kwargs["unstarted_points"] = post.get("unstarted_points")
     if action == "merge":
@@ -738,6 +738,9 @@ def roadmap(request):
         if fr.status == Status.SHIPPED:
             shipped.append(fr)
         elif fr.target_quarter_id == current.pk and fr.status != Status.DEFERRED:
+            now.append(fr)
+        elif fr.is_committed and fr.target_quarter.fiscal < current.fiscal:
+            # Committed in an earlier quarter and still not shipped: it is being built now.
             now.append(fr)
         elif fr.target_quarter_id == upcoming.pk and fr.status != Status.DEFERRED:
             nxt.append(fr)

@@ -1,11 +1,15 @@
 import os
 import secrets
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
-from accounts.models import Role, User
+from accounts.models import Notification, Role, User
 from budgets.services import budget_set_capacity, quarters_ensure_open
+from meetings.models import MeetingSeries
+from meetings.services import meetings_schedule
 from requests_app.demo import seed_requests
 
 DEMO_CAPACITY = 400
@@ -60,6 +64,12 @@ class Command(BaseCommand):
                         quarter=quarter, capacity=DEMO_CAPACITY, actor=hop, reason="Demo data."
                     )
             requests_made = seed_requests(current, upcoming)
+            # The demo's made-up history is not news: don't mail it to the demo users.
+            Notification.objects.filter(sent_at__isnull=True).update(sent_at=timezone.now())
+            if not MeetingSeries.objects.exists():
+                series = MeetingSeries.objects.create(time_zone=settings.TIME_ZONE)
+                series.extra_attendees.set(User.objects.filter(username="pm.nora"))
+                meetings_schedule(series)
         if requests_made:
             self.stdout.write(f"Created {requests_made} demo feature requests.")
         if not created:

@@ -1,0 +1,320 @@
+"""The weekly sync: scheduling, the agenda built from live data, minuted decisions."""
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Role
+from budgets.fiscal import FiscalQuarter
+from budgets.models import Budget, LedgerEntry
+from budgets.services import quarter_get_or_create
+from config.errors import InvalidInput, NotAllowed, NotFound
+from requests_app import services as request_services
+from requests_app.models import AuditEvent, Deal, FeatureRequest, Status
+
+from .models import ActionItem, Decision, Meeting, MeetingSeries
+
+WEEKS_AHEAD = 4
+QUEUE_TOP = 10
+DECISION_ACTIONS = ["approve", "approve_product", "defer", "decline", "cancel"]
+MEETING_MOVES = {"approve", "approve_product", "defer", "decline"}
+UNDECIDED = [Status.ESCALATED, Status.DEFERRED]
+
+
+# --- Who may see and do what ---------------------------------------------------------------
+
+
+def is_head(user):
+    return user.role in (Role.HEAD_OF_SALES, Role.HEAD_OF_PRODUCT)
+
+
+def can_see_meeting(user, meeting):
+    return user.is_active and (
+        is_head(user) or meeting.series.extra_attendees.filter(pk=user.pk).exists()
+    )
+
+
+def meetings_for(user):
+    qs = Meeting.objects.select_related("series")
+    if is_head(user):
+        return qs
+    return qs.filter(series__extra_attendees=user)
+
+
+def meeting_get_for_user(user, pk):
+    meeting = meetings_for(user).filter(pk=pk).first()
+    if meeting is None:
+        raise NotFound("No such meeting.")
+    return meeting
+
+
+# --- Scheduling ----------------------------------------------------------------------------
+
+
+def series_active():
+    return MeetingSeries.objects.filter(is_active=True).first()
+
+
+def meetings_schedule(series=None, *, now=None):
+    """Create the series' meetings for the next four weeks. Safe to run any number of times."""
+    series = series or series_active()
+    if series is None or not series.is_active:
+        return []
+    made = []
+    for starts in series.upcoming_starts(weeks=WEEKS_AHEAD, now=now):
+        try:
+            with transaction.atomic():
+                meeting, created = Meeting.objects.get_or_create(
+                    series=series,
+                    starts_at=starts,
+                    defaults={
+                        "ends_at": starts + dt.timedelta(minutes=series.duration_minutes),
+                        "digest_due_at": starts - dt.timedelta(hours=series.digest_lead_hours),
+                    },
+                )
+        except IntegrityError:  # another scheduler run made it first
+            continue
+        if created:
+            made.append(meeting)
+    return made
+
+
+def series_save(*, actor, series, data, extra_attendees):
+    """The heads change the series; future meetings not yet announced follow the new slot."""
+    if not is_head(actor):
+        raise NotAllowed("The weekly sync is set up by the Head of Sales or the Head of Product.")
+    with transaction.atomic():
+        for key, value in data.items():
+            setattr(series, key, value)
+        series.is_active = True
+        series.full_clean()
+        series.save()
+        series.extra_attendees.set(extra_attendees)
+        # Meetings whose digest has not gone out yet are re-planned on the new slot.
+        Meeting.objects.filter(
+            series=series, starts_at__gt=timezone.now(), digest_sent_at__isnull=True
+        ).exclude(decisions__isnull=False).exclude(action_items__isnull=False).delete()
+        meetings_schedule(series)
+    return series
+
+
+# --- The agenda ----------------------------------------------------------------------------
+
+
+def _fmt_day(value):
+    return value.strftime("%-d %b %Y") if value else ""
+
+
+def _request_brief(fr):
+    demand = fr.demand()
+    return {
+        "id": fr.pk,
+        "title": fr.title,
+        "status": fr.get_status_display(),
+        "estimate": fr.estimate,
+        "importance": fr.get_importance_display(),
+        "team": fr.manager.team_label if fr.manager else "",
+        "accounts": demand["accounts"],
+        "arr": ", ".join(f"{c} {a:,.0f}" for c, a in demand["arr"].items()),
+    }
+
+
+def build_agenda(meeting, *, now=None):
+    """Everything the heads go through, from live data, as plain JSON-able values.
+
+    One function for the meeting page, the digest email and the API; a fixed number of
+    queries whatever the size of the queue."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    previous = (
+        Meeting.objects.filter(series_id=meeting.series_id, starts_at__lt=meeting.starts_at)
+        .order_by("-starts_at")
+        .only("starts_at")
+        .first()
+    )
+    since = previous.starts_at if previous else meeting.starts_at - dt.timedelta(days=7)
+    quarter = quarter_get_or_create(FiscalQuarter.containing(meeting.local_start.date()))
+    budget = Budget.objects.get(quarter=quarter)
+    before = (
+        LedgerEntry.objects.filter(budget=budget, created_at__lt=since)
+        .order_by("-created_at", "-id")
+        .only("reserved_after", "allocated_after", "remaining_after")
+        .first()
+    )
+    reserved_then = before.reserved_after if before else 0
+
+    ids = request_services.queue_ids(quarter.pk)
+    by_id = {
+        fr.pk: fr
+        for fr in request_services.with_list_data(FeatureRequest.objects.filter(pk__in=ids))
+    }
+    rows = request_services.cut_line([by_id[pk] for pk in ids], budget.remaining)
+    queue_top = []
+    for rank, row in enumerate(rows[:QUEUE_TOP], 1):
+        brief = _request_brief(row["fr"])
+        brief.update(
+            rank=rank,
+            running_total=row["running_total"],
+            below=row["below"],
+            first_below=row["first_below"],
+            unestimated=row["unestimated"],
+        )
+        queue_top.append(brief)
+
+    events = list(
+        AuditEvent.objects.filter(created_at__gte=since, action__in=["escalate", *DECISION_ACTIONS])
+        .select_related("request", "actor", "request__target_quarter")
+        .order_by("created_at", "id")
+    )
+
+    def event_line(e):
+        return {
+            "id": e.request_id,
+            "title": e.request.title,
+            "action": e.action.replace("_", " "),
+            "actor": e.actor.display_name if e.actor else "system",
+            "reason": e.reason,
+            "quarter": e.request.target_quarter.label if e.request.target_quarter_id else "",
+            "when": _fmt_day(timezone.localtime(e.created_at)),
+        }
+
+    changes = [
+        {
+            "kind": e.get_kind_display(),
+            "points": e.points,
+            "request": e.request_id,
+            "reason": e.reason,
+            "when": _fmt_day(timezone.localtime(e.created_at)),
+            "quarter": e.budget.quarter.label,
+        }
+        for e in LedgerEntry.objects.filter(
+            created_at__gte=since,
+            kind__in=[LedgerEntry.Kind.CHANGE_COST, LedgerEntry.Kind.RE_ESTIMATE],
+        ).select_related("budget__quarter")
+    ]
+    due_by = today + dt.timedelta(days=30)
+    deferred_due = [
+        {
+            **_request_brief(fr),
+            "quarter": fr.target_quarter.label,
+            "opens": _fmt_day(fr.target_quarter.start_date),
+        }
+        for fr in request_services.with_list_data(
+            FeatureRequest.objects.filter(
+                status=Status.DEFERRED, target_quarter__start_date__lte=due_by
+            )
+        ).order_by("target_quarter__start_date", "pk")
+    ]
+    deals = [
+        {
+            "account": d.account_name,
+            "amount": f"{d.currency} {d.amount:,.0f}",
+            "closes": _fmt_day(d.expected_close_date),
+            "stage": d.get_stage_display(),
+            "request": d.request_id,
+            "title": d.request.title,
+            "status": d.request.get_status_display(),
+        }
+        for d in Deal.objects.filter(
+            expected_close_date__gte=today,
+            expected_close_date__lte=due_by,
+            request__status__in=UNDECIDED,
+        )
+        .select_related("request")
+        .order_by("expected_close_date", "pk")
+    ]
+    actions = [
+        {
+            "id": a.pk,
+            "title": a.title,
+            "owner": a.owner.display_name,
+            "due": _fmt_day(a.due_date),
+            "overdue": a.due_date < today,
+        }
+        for a in ActionItem.objects.filter(
+            meeting__series_id=meeting.series_id, done_at__isnull=True
+        )
+        .select_related("owner")
+        .order_by("due_date", "pk")
+    ]
+    return {
+        "built_at": now.isoformat(),
+        "since": _fmt_day(timezone.localtime(since)),
+        "budget": {
+            "quarter": quarter.label,
+            "quarter_slug": quarter.slug,
+            "allocated": budget.allocated,
+            "reserved": budget.reserved,
+            "remaining": budget.remaining,
+            "reserved_change": budget.reserved - reserved_then,
+        },
+        "queue": {
+            "size": len(rows),
+            "unestimated": sum(1 for r in rows if r["unestimated"]),
+            "below_line": sum(1 for r in rows if r["below"]),
+            "top": queue_top,
+        },
+        "new_escalations": [event_line(e) for e in events if e.action == "escalate"],
+        "decisions": [event_line(e) for e in events if e.action in DECISION_ACTIONS],
+        "changes": changes,
+        "change_cost": sum(c["points"] for c in changes if c["kind"] == "Change cost"),
+        "deferred_due": deferred_due,
+        "deals_closing": deals,
+        "action_items": actions,
+    }
+
+
+# --- Decisions and action items ------------------------------------------------------------
+
+
+def meeting_decide(*, meeting, fr, actor, action, reason="", quarter_slug=""):
+    """Approve, defer or decline from the meeting page: the review queue's own services,
+    plus a line in the meeting's minutes, in one transaction."""
+    if action not in MEETING_MOVES:
+        raise InvalidInput(f"From the meeting you can {', '.join(sorted(MEETING_MOVES))}.")
+    with transaction.atomic():
+        kwargs = {"fr": fr, "actor": actor}
+        if action in ("defer", "decline"):
+            kwargs["reason"] = reason
+        if action == "defer":
+            kwargs["quarter"] = quarter_slug
+        fr = request_services.TRANSITION_FUNCTIONS[action](**kwargs)
+        fr.refresh_from_db()
+        words = {
+            "approve": f"Approved ({fr.estimate} points from {fr.target_quarter.label})",
+            "approve_product": "Approved as product-funded",
+            "defer": f"Deferred to {fr.target_quarter.label}",
+            "decline": "Declined",
+        }[action]
+        summary = f"#{fr.pk} {fr.title[:200]}: {words}" + (
+            f". {reason.strip()}" if reason.strip() else ""
+        )
+        return Decision.objects.create(
+            meeting=meeting, request=fr, action=action, summary=summary[:400], actor=actor
+        )
+
+
+def action_item_add(*, meeting, actor, title, owner, due_date):
+    if not can_see_meeting(actor, meeting):
+        raise NotFound("No such meeting.")
+    title = " ".join((title or "").split())
+    if not title:
+        raise InvalidInput("Say what needs doing.", field="title")
+    if owner is None or not owner.is_active:
+        raise InvalidInput("Choose an owner.", field="owner")
+    if due_date is None:
+        raise InvalidInput("Choose a due date.", field="due_date")
+    if due_date < meeting.local_start.date() - dt.timedelta(days=7):
+        raise InvalidInput("The due date is before the meeting.", field="due_date")
+    return ActionItem.objects.create(
+        meeting=meeting, title=title[:300], owner=owner, due_date=due_date, created_by=actor
+    )
+
+
+def action_item_toggle(*, item, actor):
+    if not (is_head(actor) or item.owner_id == actor.pk):
+        raise NotAllowed("The owner or one of the heads marks an action item done.")
+    item.done_at = None if item.done_at else timezone.now()
+    item.save(update_fields=["done_at"])
+    return item
