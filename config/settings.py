@@ -168,6 +168,7 @@ else:
         "data_folder_in": str(_celery_dir),
         "data_folder_out": str(_celery_dir),
         "store_processed": False,
+        "control_folder": str(_celery_dir / "control"),
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
