@@ -224,32 +224,36 @@ class Deal(models.Model):
         return f"{self.account_name} ({self.currency} {self.amount:,.0f})"
 
 
-class Comment(models.Model):
-    request = models.ForeignKey(FeatureRequest, on_delete=models.CASCADE, related_name="comments")
+class _Remark(models.Model):
+    """Text someone wrote on a request."""
+
+    request = models.ForeignKey(FeatureRequest, on_delete=models.CASCADE, related_name="+")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     body = models.TextField(validators=[MaxLengthValidator(5_000)])
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        abstract = True
         ordering = ["created_at", "id"]
 
     def __str__(self):
-        return f"Comment by {self.author} on #{self.request_id}"
+        return f"{self._meta.verbose_name.capitalize()} by {self.author} on #{self.request_id}"
 
 
-class ProductNote(models.Model):
+class Comment(_Remark):
+    request = models.ForeignKey(FeatureRequest, on_delete=models.CASCADE, related_name="comments")
+
+    class Meta(_Remark.Meta):
+        pass
+
+
+class ProductNote(_Remark):
     """Internal product notes: seen by product roles only."""
 
     request = models.ForeignKey(FeatureRequest, on_delete=models.CASCADE, related_name="notes")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    body = models.TextField(validators=[MaxLengthValidator(5_000)])
-    created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["created_at", "id"]
-
-    def __str__(self):
-        return f"Note by {self.author} on #{self.request_id}"
+    class Meta(_Remark.Meta):
+        pass
 
 
 class AuditQuerySet(models.QuerySet):

@@ -819,18 +819,20 @@ def request_approve(*, fr, actor, product_funded=False):
         )
 
 
-def deferral_quarters(fr, today=None):
-    """Later quarters a request can be deferred to: the four after its target quarter."""
-    base = (
-        fr.target_quarter.fiscal
-        if fr.target_quarter
-        else FiscalQuarter.containing(today or timezone.localdate())
-    )
-    result, fq = [], base
-    for _ in range(4):
+def quarters_after(fq, count=4):
+    """The `count` fiscal quarters after `fq`: where a request can be deferred to."""
+    result = []
+    for _ in range(count):
         fq = fq.next()
         result.append(fq)
     return result
+
+
+def deferral_quarters(fr, today=None):
+    """Later quarters a request can be deferred to: the four after its target quarter."""
+    if fr.target_quarter_id:
+        return quarters_after(fr.target_quarter.fiscal)
+    return quarters_after(FiscalQuarter.containing(today or timezone.localdate()))
 
 
 def request_defer(*, fr, actor, quarter, reason):
@@ -1086,23 +1088,13 @@ def quarter_for_deferral(slug, fr):
 
 
 def deferral_quarters_for(quarter):
-    """Quarter objects a request in `quarter` can be deferred to (for forms)."""
-    fq, result = quarter.fiscal, []
-    for _ in range(4):
-        fq = fq.next()
-        result.append(fq)
-    return result
+    """Fiscal quarters a request in `quarter` can be deferred to (for forms)."""
+    return quarters_after(quarter.fiscal)
 
 
 def deferral_quarters_for_slug(slug):
-    quarter_fq = FiscalQuarter.parse(slug)
-    if quarter_fq is None:
-        return []
-    result, fq = [], quarter_fq
-    for _ in range(4):
-        fq = fq.next()
-        result.append(fq)
-    return result
+    fq = FiscalQuarter.parse(slug)
+    return quarters_after(fq) if fq else []
 
 
 TRANSITION_FUNCTIONS = {

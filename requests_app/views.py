@@ -454,25 +454,34 @@ def inbox(request):
         manager = next((t for t in teams if str(t.pk) == request.POST.get("team")), None)
         if manager is None:
             raise Http404("No such team.")
-        try:
-            services.inbox_reorder(
-                actor=request.user,
-                manager=manager,
-                seen=request.POST.get("seen", ""),
-                order=request.POST.get("order", ""),
-            )
-        except NotAllowed as exc:
-            return _forbidden(request, exc)
-        except DomainError as exc:
-            messages.error(request, exc.message)
-            status = exc.status
-        else:
-            if not request.htmx:
-                messages.success(request, "Order saved.")
-                return redirect(request.get_full_path())
+        response, status = _reorder_post(
+            request,
+            lambda seen, order: services.inbox_reorder(
+                actor=request.user, manager=manager, seen=seen, order=order
+            ),
+            request.get_full_path(),
+        )
+        if response:
+            return response
     context = _inbox_context(request, teams)
     template = "requests_app/_inbox_sections.html" if request.htmx else "requests_app/inbox.html"
     return render(request, template, context, status=status)
+
+
+def _reorder_post(request, reorder, success_url):
+    """Apply a posted order (`seen`, `order`); returns (response or None, status).
+    htmx callers get the re-rendered list, with the refusal shown, instead of a redirect."""
+    try:
+        reorder(request.POST.get("seen", ""), request.POST.get("order", ""))
+    except NotAllowed as exc:
+        return _forbidden(request, exc), 403
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return None, exc.status
+    if request.htmx:
+        return None, 200
+    messages.success(request, "Order saved.")
+    return redirect(success_url), 302
 
 
 def _queue_quarter(request):
@@ -508,22 +517,15 @@ def queue(request):
     quarter = _queue_quarter(request)
     status = 200
     if request.method == "POST":
-        try:
-            services.queue_reorder(
-                actor=request.user,
-                quarter=quarter,
-                seen=request.POST.get("seen", ""),
-                order=request.POST.get("order", ""),
-            )
-        except NotAllowed as exc:
-            return _forbidden(request, exc)
-        except DomainError as exc:
-            messages.error(request, exc.message)
-            status = exc.status
-        else:
-            if not request.htmx:
-                messages.success(request, "Order saved.")
-                return redirect(f"{reverse('queue')}?quarter={quarter.slug}")
+        response, status = _reorder_post(
+            request,
+            lambda seen, order: services.queue_reorder(
+                actor=request.user, quarter=quarter, seen=seen, order=order
+            ),
+            f"{reverse('queue')}?quarter={quarter.slug}",
+        )
+        if response:
+            return response
     context = _queue_context(request, quarter)
     template = "requests_app/_queue_list.html" if request.htmx else "requests_app/queue.html"
     return render(request, template, context, status=status)
