@@ -10,6 +10,7 @@ admin.site.site_title = "Feature Budget admin"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api")),
     path("budget/", include("budgets.urls")),
     path("requests/", include("requests_app.urls")),
     path("inbox/", request_views.inbox, name="inbox"),

@@ -1,0 +1,283 @@
+"""JSON API for requests, queues and the roadmap: thin views over requests_app.services."""
+
+from django.db.models import Q
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Role, User
+from budgets.services import quarter_from_slug
+from config.errors import NotAllowed, NotFound
+
+from . import services
+from .models import AuditEvent, FeatureRequest, Status
+from .serializers import (
+    ActionSerializer,
+    EventSerializer,
+    FeatureRequestSerializer,
+    RankingSerializer,
+    RequestWriteSerializer,
+)
+
+
+def _visible(request, pk):
+    return services.request_get_for_user(
+        request.user, pk, queryset=services.with_list_data(FeatureRequest.objects.all())
+    )
+
+
+def _quarter(slug):
+    quarter = quarter_from_slug(slug)
+    if quarter is None:
+        raise NotFound("No such quarter.")
+    return quarter
+
+
+class RequestList(generics.ListCreateAPIView):
+    """Requests the caller may see; ?status=, ?quarter=FY2027Q1, ?q= and ?ordering=."""
+
+    serializer_class = FeatureRequestSerializer
+    ORDERINGS = {"created_at", "-created_at", "title", "-title", "queue_rank", "inbox_rank"}
+
+    def get_queryset(self):
+        qs = services.with_list_data(services.requests_visible_to(self.request.user))
+        params = self.request.query_params
+        if params.get("status"):
+            qs = qs.filter(status=params["status"])
+        if params.get("quarter"):
+            quarter = quarter_from_slug(params["quarter"])
+            qs = qs.filter(target_quarter=quarter) if quarter else qs.none()
+        if params.get("q"):
+            qs = qs.filter(Q(title__icontains=params["q"]) | Q(problem__icontains=params["q"]))
+        ordering = params.get("ordering", "-created_at")
+        return qs.order_by(ordering if ordering in self.ORDERINGS else "-created_at", "-id")
+
+    @extend_schema(request=RequestWriteSerializer, responses={201: FeatureRequestSerializer})
+    def post(self, request):
+        data = RequestWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        deals = fields.pop("deals", [])
+        fr = services.request_create(actor=request.user, data=fields, deals=deals)
+        return Response(FeatureRequestSerializer(_visible(request, fr.pk)).data, status=201)
+
+
+class RequestDetail(APIView):
+    serializer_class = FeatureRequestSerializer
+
+    @extend_schema(responses=FeatureRequestSerializer)
+    def get(self, request, pk):
+        return Response(FeatureRequestSerializer(_visible(request, pk)).data)
+
+    @extend_schema(request=RequestWriteSerializer, responses=FeatureRequestSerializer)
+    def patch(self, request, pk):
+        fr = _visible(request, pk)
+        data = RequestWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = {k: v for k, v in data.validated_data.items() if k != "deals"}
+        services.request_update(fr=fr, actor=request.user, data=fields)
+        return Response(FeatureRequestSerializer(_visible(request, pk)).data)
+
+
+ACTIONS = [*services.TRANSITION_FUNCTIONS, "estimate"]
+
+
+class RequestAction(APIView):
+    """POST /requests/<id>/<action>/: every move of DOMAIN.md, and `estimate`."""
+
+    serializer_class = ActionSerializer
+
+    @extend_schema(
+        operation_id="requests_action",
+        request=ActionSerializer,
+        responses=FeatureRequestSerializer,
+    )
+    def post(self, request, pk, action):
+        if action not in ACTIONS:
+            raise NotFound(f"Unknown action {action[:30]!r}; one of: {', '.join(ACTIONS)}.")
+        fr = _visible(request, pk)
+        body = ActionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if action == "estimate":
+            if "estimate" not in data:
+                raise ValidationError({"estimate": ["Give the estimate in story points."]})
+            services.request_estimate(
+                fr=fr,
+                actor=request.user,
+                points=data["estimate"],
+                burned_points=data.get("burned_points"),
+                reason=data.get("reason", ""),
+            )
+        else:
+            kwargs = {"fr": fr, "actor": request.user}
+            if action in ("return", "reject", "withdraw", "merge", "defer", "decline", "cancel"):
+                kwargs["reason"] = data.get("reason", "")
+            if action == "escalate":
+                kwargs["quarter"] = quarter_from_slug(data.get("quarter", ""))
+            if action == "defer":
+                kwargs["quarter"] = data.get("quarter", "")
+            if action == "cancel":
+                kwargs["unstarted_points"] = data.get("unstarted_points")
+            if action == "merge":
+                try:
+                    kwargs["target"] = services.request_get_for_user(
+                        request.user, data.get("target")
+                    )
+                except NotFound:
+                    kwargs["target"] = None
+            services.TRANSITION_FUNCTIONS[action](**kwargs)
+        return Response(FeatureRequestSerializer(_visible(request, pk)).data)
+
+
+class RequestEvents(generics.ListAPIView):
+    serializer_class = EventSerializer
+
+    def get_queryset(self):
+        fr = services.request_get_for_user(self.request.user, self.kwargs["pk"])
+        return (
+            AuditEvent.objects.filter(request=fr)
+            .select_related("actor")
+            .order_by("created_at", "id")
+        )
+
+
+def _queue_payload(quarter):
+    ids = services.queue_ids(quarter.pk)
+    by_id = {fr.pk: fr for fr in services.with_list_data(FeatureRequest.objects.filter(pk__in=ids))}
+    rows = services.cut_line([by_id[pk] for pk in ids], quarter.budget.remaining)
+    return {
+        "quarter": quarter.slug,
+        "allocated": quarter.budget.allocated,
+        "reserved": quarter.budget.reserved,
+        "remaining": quarter.budget.remaining,
+        "order": ids,
+        "items": [
+            {
+                **FeatureRequestSerializer(row["fr"]).data,
+                "rank": rank,
+                "running_total": row["running_total"],
+                "below_cut_line": row["below"],
+                "unestimated": row["unestimated"],
+            }
+            for rank, row in enumerate(rows, 1)
+        ],
+    }
+
+
+QUEUE_SCHEMA = inline_serializer(
+    "Queue",
+    {
+        "quarter": serializers.CharField(),
+        "allocated": serializers.IntegerField(),
+        "reserved": serializers.IntegerField(),
+        "remaining": serializers.IntegerField(),
+        "order": serializers.ListField(child=serializers.IntegerField()),
+        "items": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+class QueueDetail(APIView):
+    """A quarter's sales queue in rank order, with running totals and the cut line."""
+
+    @extend_schema(responses=QUEUE_SCHEMA)
+    def get(self, request, slug):
+        if not (request.user.is_sales or request.user.is_product):
+            raise NotAllowed("The sales queue is for sales and product roles.")
+        return Response(_queue_payload(_quarter(slug)))
+
+
+class QueueRanking(APIView):
+    """PUT the full new order with the order you saw; 409 if the queue changed meanwhile."""
+
+    @extend_schema(request=RankingSerializer, responses=QUEUE_SCHEMA)
+    def put(self, request, slug):
+        quarter = _quarter(slug)
+        body = RankingSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.queue_reorder(
+            actor=request.user,
+            quarter=quarter,
+            seen=body.validated_data["seen"],
+            order=body.validated_data["order"],
+        )
+        return Response(_queue_payload(_quarter(slug)))
+
+
+def _inbox_managers(user, team=None):
+    if user.role == Role.SALES_MANAGER:
+        return [user]
+    if user.role == Role.HEAD_OF_SALES:
+        managers = User.objects.filter(role=Role.SALES_MANAGER, is_active=True)
+        return list(managers.filter(pk=team) if team else managers)
+    raise NotAllowed("The team inbox is for sales managers and the Head of Sales.")
+
+
+class Inbox(APIView):
+    """Submitted requests per team in the manager's rank order."""
+
+    @extend_schema(responses=inline_serializer("Inbox", {"teams": serializers.ListField()}))
+    def get(self, request):
+        managers = _inbox_managers(request.user)
+        submitted = list(
+            services.with_list_data(
+                FeatureRequest.objects.filter(
+                    status=Status.SUBMITTED, manager__in=managers, inbox_rank__isnull=False
+                )
+            ).order_by("inbox_rank")
+        )
+        return Response(
+            {
+                "teams": [
+                    {
+                        "team": m.pk,
+                        "name": m.team_label,
+                        "items": FeatureRequestSerializer(
+                            [fr for fr in submitted if fr.manager_id == m.pk], many=True
+                        ).data,
+                    }
+                    for m in managers
+                ]
+            }
+        )
+
+
+class InboxRanking(APIView):
+    @extend_schema(request=RankingSerializer, responses={200: None})
+    def put(self, request):
+        body = RankingSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        team = body.validated_data.get("team") or request.user.pk
+        managers = _inbox_managers(request.user, team)
+        manager = next((m for m in managers if m.pk == team), None)
+        if manager is None:
+            raise NotFound("No such team.")
+        services.inbox_reorder(
+            actor=request.user,
+            manager=manager,
+            seen=body.validated_data["seen"],
+            order=body.validated_data["order"],
+        )
+        return Response({"team": manager.pk, "order": services.inbox_ids(manager.pk)})
+
+
+class Roadmap(APIView):
+    """Committed work (approved, in progress, shipped) and what is not committed yet."""
+
+    @extend_schema(responses=inline_serializer("Roadmap", {"items": serializers.ListField()}))
+    def get(self, request):
+        qs = services.with_list_data(
+            services.requests_visible_to(request.user).filter(
+                status__in=[Status.APPROVED, Status.IN_PROGRESS, Status.SHIPPED, Status.DEFERRED]
+            )
+        ).order_by("target_quarter__fiscal_year", "target_quarter__number", "pk")
+        return Response(
+            {
+                "items": [
+                    {**FeatureRequestSerializer(fr).data, "committed": fr.is_committed} for fr in qs
+                ]
+            }
+        )

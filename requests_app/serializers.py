@@ -1,0 +1,122 @@
+"""Shapes of the JSON API. They validate input shape only; every rule lives in services."""
+
+from rest_framework import serializers
+
+from budgets.services import MAX_POINTS
+
+from .forms import MAX_ARR
+from .models import AuditEvent, Currency, Deal, FeatureRequest, Importance, ProductTheme, Stage
+
+
+class DealSerializer(serializers.ModelSerializer):
+    amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=0, max_value=MAX_ARR
+    )
+    currency = serializers.ChoiceField(choices=Currency.choices)
+    stage = serializers.ChoiceField(choices=Stage.choices, default=Stage.QUALIFIED)
+
+    class Meta:
+        model = Deal
+        fields = [
+            "id",
+            "account_name",
+            "amount",
+            "currency",
+            "stage",
+            "expected_close_date",
+            "crm_ref",
+        ]
+        read_only_fields = ["id"]
+
+
+class FeatureRequestSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True)
+    team = serializers.SerializerMethodField()
+    quarter = serializers.CharField(source="target_quarter.slug", read_only=True, default=None)
+    theme = serializers.CharField(source="theme.name", read_only=True, default=None)
+    arr_at_stake = serializers.SerializerMethodField()
+    accounts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FeatureRequest
+        fields = [
+            "id",
+            "title",
+            "problem",
+            "proposed_solution",
+            "importance",
+            "theme",
+            "status",
+            "author",
+            "team",
+            "quarter",
+            "estimate",
+            "funding",
+            "inbox_rank",
+            "queue_rank",
+            "arr_at_stake",
+            "accounts",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_team(self, fr) -> str | None:
+        return fr.manager.team_label if fr.manager_id else None
+
+    def get_arr_at_stake(self, fr) -> dict[str, str]:
+        return {c: f"{a:.2f}" for c, a in fr.demand()["arr"].items()}
+
+    def get_accounts(self, fr) -> int:
+        return fr.demand()["accounts"]
+
+
+class RequestWriteSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    problem = serializers.CharField(max_length=20_000)
+    proposed_solution = serializers.CharField(max_length=20_000, required=False, allow_blank=True)
+    importance = serializers.ChoiceField(choices=Importance.choices, default=Importance.IMPORTANT)
+    theme = serializers.PrimaryKeyRelatedField(
+        queryset=ProductTheme.objects.filter(is_active=True), required=False, allow_null=True
+    )
+    deals = DealSerializer(many=True, required=False)
+
+    def validate_title(self, value):
+        value = " ".join(value.split())
+        if not value:
+            raise serializers.ValidationError("Give the request a title.")
+        return value
+
+
+class ActionSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    quarter = serializers.CharField(max_length=20, required=False, help_text="e.g. FY2027Q1")
+    target = serializers.IntegerField(required=False, help_text="merge: the request to merge into")
+    estimate = serializers.IntegerField(required=False, min_value=1, max_value=MAX_POINTS)
+    burned_points = serializers.IntegerField(required=False, min_value=0, max_value=MAX_POINTS)
+    unstarted_points = serializers.IntegerField(required=False, min_value=0, max_value=MAX_POINTS)
+
+
+class RankingSerializer(serializers.Serializer):
+    seen = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
+    order = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
+    team = serializers.IntegerField(required=False, help_text="inbox: the manager whose team")
+
+
+class EventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", read_only=True, default=None)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "action",
+            "actor",
+            "from_status",
+            "to_status",
+            "reason",
+            "old_value",
+            "new_value",
+            "created_at",
+        ]
+        read_only_fields = fields
