@@ -25,21 +25,25 @@ def handle_exception(exc, context):
     return exception_handler(exc, context)
 
 
+class CredentialsSerializer(serializers.Serializer):
+    # Shape only (a JSON object of two strings, no NUL bytes): anything else is a 400, not a 500.
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
 class TokenView(APIView):
     """POST username and password for a token; DELETE revokes the caller's token."""
 
     permission_classes = [AllowAny]
 
     @extend_schema(
-        request=inline_serializer(
-            "Credentials",
-            {"username": serializers.CharField(), "password": serializers.CharField()},
-        ),
+        request=CredentialsSerializer,
         responses=inline_serializer("TokenOut", {"token": serializers.CharField()}),
     )
     def post(self, request):
-        username = str(request.data.get("username", ""))[:150]
-        password = str(request.data.get("password", ""))[:4096]
+        body = CredentialsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        username, password = body.validated_data["username"], body.validated_data["password"]
         user = authenticate(request, username=username, password=password)
         if user is None or not user.is_active:
             raise AuthenticationFailed("Wrong username or password.")

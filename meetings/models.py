@@ -27,6 +27,17 @@ def validate_time_zone(value):
         raise ValidationError(f"{value!r} is not a known time zone, e.g. Europe/Berlin.") from None
 
 
+class LocalDatetime(dt.datetime):
+    """A time in the series' own time zone. Templates show it as it is: without this flag the
+    date filter converts aware datetimes to the site's TIME_ZONE (09:00 Berlin became 08:00)."""
+
+    convert_to_local_time = False
+
+    @classmethod
+    def of(cls, value):
+        return cls.combine(value.date(), value.timetz())
+
+
 class MeetingSeries(models.Model):
     """The weekly sync between the Head of Sales and the Head of Product."""
 
@@ -111,7 +122,7 @@ class Meeting(models.Model):
 
     @property
     def local_start(self):
-        return self.starts_at.astimezone(self.tz)
+        return LocalDatetime.of(self.starts_at.astimezone(self.tz))
 
     @property
     def is_past(self):

@@ -62,7 +62,10 @@ def meetings_schedule(series=None, *, now=None):
     if series is None or not series.is_active:
         return []
     made = []
-    for starts in series.upcoming_starts(weeks=WEEKS_AHEAD, now=now):
+    for local_start in series.upcoming_starts(weeks=WEEKS_AHEAD, now=now):
+        # Arithmetic on an aware datetime keeps its wall clock (09:00 - 24 h is 09:00 the day
+        # before, 23 or 25 real hours across a DST change); in UTC the lead is real hours.
+        starts = local_start.astimezone(dt.UTC)
         try:
             with transaction.atomic():
                 meeting, created = Meeting.objects.get_or_create(

@@ -45,12 +45,15 @@ class RequestList(generics.ListCreateAPIView):
         qs = services.with_list_data(services.requests_visible_to(self.request.user))
         params = self.request.query_params
         if params.get("status"):
-            qs = qs.filter(status=params["status"])
+            # Only known states reach the database (PostgreSQL refuses NUL bytes with a 500).
+            status = params["status"]
+            qs = qs.filter(status=status) if status in Status.values else qs.none()
         if params.get("quarter"):
             quarter = quarter_from_slug(params["quarter"])
             qs = qs.filter(target_quarter=quarter) if quarter else qs.none()
-        if params.get("q"):
-            qs = qs.filter(Q(title__icontains=params["q"]) | Q(problem__icontains=params["q"]))
+        text = params.get("q", "").replace("\x00", "")
+        if text:
+            qs = qs.filter(Q(title__icontains=text) | Q(problem__icontains=text))
         ordering = params.get("ordering", "-created_at")
         return qs.order_by(ordering if ordering in self.ORDERINGS else "-created_at", "-id")
 
@@ -122,12 +125,11 @@ class RequestAction(APIView):
             if action == "cancel":
                 kwargs["unstarted_points"] = data.get("unstarted_points")
             if action == "merge":
-                try:
-                    kwargs["target"] = services.request_get_for_user(
-                        request.user, data.get("target")
-                    )
-                except NotFound:
-                    kwargs["target"] = None
+                # A target the caller may not see is a 404, as the service answers for it.
+                target = data.get("target")
+                kwargs["target"] = (
+                    None if target is None else services.request_get_for_user(request.user, target)
+                )
             services.TRANSITION_FUNCTIONS[action](**kwargs)
         return Response(FeatureRequestSerializer(_visible(request, pk)).data)
 
@@ -246,7 +248,16 @@ class Inbox(APIView):
 
 
 class InboxRanking(APIView):
-    @extend_schema(request=RankingSerializer, responses={200: None})
+    @extend_schema(
+        request=RankingSerializer,
+        responses=inline_serializer(
+            "InboxOrder",
+            {
+                "team": serializers.IntegerField(),
+                "order": serializers.ListField(child=serializers.IntegerField()),
+            },
+        ),
+    )
     def put(self, request):
         body = RankingSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -1,5 +1,8 @@
 """Shapes of the JSON API. They validate input shape only; every rule lives in services."""
 
+import datetime as dt
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from budgets.services import MAX_POINTS
@@ -27,6 +30,21 @@ class DealSerializer(serializers.ModelSerializer):
             "crm_ref",
         ]
         read_only_fields = ["id"]
+
+    def validate_account_name(self, value):
+        name = " ".join(value.split())
+        if not name:
+            raise serializers.ValidationError("Name the account.")
+        return name
+
+    def validate_expected_close_date(self, day):
+        # The window the page's DealForm allows.
+        today = timezone.localdate()
+        if day < today - dt.timedelta(days=365) or day > today + dt.timedelta(days=3 * 365):
+            raise serializers.ValidationError(
+                "Pick a close date within a year back and three years ahead."
+            )
+        return day
 
 
 class FeatureRequestSerializer(serializers.ModelSerializer):
@@ -79,7 +97,7 @@ class RequestWriteSerializer(serializers.Serializer):
     theme = serializers.PrimaryKeyRelatedField(
         queryset=ProductTheme.objects.filter(is_active=True), required=False, allow_null=True
     )
-    deals = DealSerializer(many=True, required=False)
+    deals = DealSerializer(many=True, required=False, max_length=20)  # as DealFormSet
 
     def validate_title(self, value):
         value = " ".join(value.split())

@@ -11,6 +11,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from budgets.models import Budget, LedgerEntry
+from budgets.services import budget_set_capacity
 from requests_app import services
 from requests_app.models import AuditEvent, Comment, Deal, FeatureRequest, Status
 
@@ -35,7 +37,18 @@ LIFE = {
     ),
     "merge": ({"submitted", "escalated", "deferred"}, {"manager", "hos", "hop"}, "merged"),
     "reopen": ({"deferred"}, {"hos"}, "escalated"),
+    # Product's decisions. "Product roles" are the product manager and the Head of Product.
+    "approve": ({"escalated"}, {"hop"}, "approved"),
+    "approve_product": ({"escalated"}, {"hop"}, "approved"),  # approve as product-funded
+    "defer": ({"escalated", "approved"}, {"hop"}, "deferred"),  # approved: not started
+    "decline": ({"escalated"}, {"hop"}, "declined"),
+    "start": ({"approved"}, {"pm", "hop"}, "in_progress"),
+    "ship": ({"in_progress"}, {"pm", "hop"}, "shipped"),
+    "cancel": ({"approved", "in_progress"}, {"hop"}, "cancelled"),
 }
+SALES_MOVES = ("submit", "return", "reject", "escalate", "withdraw", "merge", "reopen")
+PRODUCT_MOVES = ("approve", "approve_product", "defer", "decline", "start", "ship", "cancel")
+assert set(SALES_MOVES) | set(PRODUCT_MOVES) == set(LIFE)
 
 ROADMAP = {"approved", "in_progress", "shipped"}
 # Reached product leadership: escalated or any state only reachable after escalation.
@@ -68,6 +81,14 @@ def domain_sees(role, status, *, escalated):
 def domain_allows(action, status, role):
     sources, who, _ = LIFE[action]
     return status in sources and role in who
+
+
+def domain_may_estimate(role, status):
+    """Product roles estimate what reached product and is still to be built or being re-planned;
+    re-estimating work in progress is the Head of Product's alone."""
+    if status == "in_progress":
+        return role == "hop"
+    return role in {"pm", "hop"} and status in {"escalated", "deferred", "approved"}
 
 
 # The states a test can ask for. Withdrawn and merged come in two flavours because who sees
@@ -115,12 +136,22 @@ def deal_data(account="Acme Corp", amount="50000", currency="USD", **extra):
     }
 
 
-class Builder:
-    """Builds requests in any state through the real services, as users would.
+DECIDED_STATES = ("approved", "deferred", "declined", "in_progress", "shipped", "cancelled")
+# What the builder estimates work it approves at, unless told otherwise.
+DEFAULT_ESTIMATE = 5
+# The capacity the builder gives a quarter that has none when it approves into it: 100 points.
+DEFAULT_CAPACITY = 1000
 
-    States only issue 4's product decisions reach (approved, deferred, declined, in_progress,
-    shipped, cancelled) have no service yet: those are escalated through the services and then
-    set directly with queryset.update(), leaving the sales queue as the product decision would.
+
+class Builder:
+    """Builds requests in any state through the real services, as users would: the rep
+    drafts and submits, the manager escalates, a product manager estimates, the Head of
+    Product approves, defers, declines or cancels, and a product manager starts and ships.
+
+    Approving reserves the estimate from the target quarter's budget. A quarter without
+    capacity gets DEFAULT_CAPACITY (set by the Head of Product) the first time the builder
+    approves into it; a budget a test set itself (the `funded` fixture, say) is left alone, so
+    a test that builds more approved work than its budget holds fails with InsufficientBudget.
     """
 
     def __init__(self, cast, quarters):
@@ -158,8 +189,12 @@ class Builder:
     def _manager_of(self, fr):
         return fr.author.manager
 
-    def make(self, state, *, merge_target=None, **kw):
-        """A fresh request in `state` (one of STATES), re-read from the database."""
+    def make(self, state, *, merge_target=None, estimate=None, product_funded=False, **kw):
+        """A fresh request in `state` (one of STATES), re-read from the database.
+
+        estimate: story points a product manager gives it on the way (escalated, deferred and
+        declined requests are left unestimated unless told; approved and later ones get
+        DEFAULT_ESTIMATE). product_funded: approve it as product-funded (no sales points)."""
         if state == "draft":
             fr = self.draft(**kw)
         elif state == "submitted":
@@ -170,6 +205,8 @@ class Builder:
             fn(fr=fr, actor=self._manager_of(fr), reason=f"Reason to {state}")
         elif state == "escalated":
             fr = self.escalated(**kw)
+            if estimate is not None:
+                self.estimate(fr, estimate)
         elif state in ("withdrawn", "withdrawn_after_escalation"):
             fr = self.escalated(**kw) if reached_product(state) else self.submitted(**kw)
             services.request_withdraw(fr=fr, actor=fr.author)
@@ -179,20 +216,44 @@ class Builder:
             services.request_merge(fr=fr, target=target, actor=self._manager_of(fr))
         else:
             fr = self.escalated(**kw)
-            self.decide(fr, state)
+            self.decide(fr, state, estimate=estimate, product_funded=product_funded)
         return FeatureRequest.objects.get(pk=fr.pk)
 
-    def decide(self, fr, state):
-        """Stand-in for issue 4's product decisions: set the state directly (see class doc).
+    def estimate(self, fr, points, *, actor=None):
+        return services.request_estimate(fr=fr, actor=actor or self.cast.pm, points=points)
 
-        The request leaves the sales queue; callers build it last so no gap is left behind."""
-        assert state in {"approved", "deferred", "declined", "in_progress", "shipped", "cancelled"}
-        changes = {"status": state, "queue_rank": None}
-        if state in {"approved", "in_progress", "shipped", "cancelled"}:
-            changes["estimate"] = 5
-        if state == "deferred":
-            changes["target_quarter"] = self.next
-        FeatureRequest.objects.filter(pk=fr.pk).update(**changes)
+    def fund(self, quarter, capacity=DEFAULT_CAPACITY):
+        """Give `quarter` a budget if it has none yet (the Head of Product sets capacity)."""
+        if Budget.objects.get(quarter_id=quarter.pk).capacity == 0:
+            budget_set_capacity(quarter=quarter, capacity=capacity, actor=self.cast.hop)
+
+    def decide(self, fr, state, *, estimate=None, product_funded=False):
+        """Take an escalated request to one of DECIDED_STATES through product's services.
+
+        Approving, declining and deferring take it out of the sales queue (the gap closes)."""
+        assert state in DECIDED_STATES, state
+        hop, pm = self.cast.hop, self.cast.pm
+        fr = FeatureRequest.objects.get(pk=fr.pk)
+        if estimate is None and state not in ("deferred", "declined"):
+            estimate = DEFAULT_ESTIMATE
+        if estimate is not None:
+            self.estimate(fr, estimate)
+        if state == "declined":
+            services.request_decline(fr=fr, actor=hop, reason="Not where the product is going")
+        elif state == "deferred":
+            later = services.quarter_for_deferral(fr.target_quarter.fiscal.next().slug, fr)
+            services.request_defer(fr=fr, actor=hop, quarter=later, reason="Next quarter")
+        else:
+            if not product_funded:
+                self.fund(fr.target_quarter)
+            services.request_approve(fr=fr, actor=hop, product_funded=product_funded)
+            if state in ("in_progress", "shipped"):
+                services.request_start(fr=fr, actor=pm)
+            if state == "shipped":
+                services.request_ship(fr=fr, actor=pm)
+            if state == "cancelled":
+                services.request_cancel(fr=fr, actor=hop, reason="Customer went elsewhere")
+        return FeatureRequest.objects.get(pk=fr.pk)
 
 
 @pytest.fixture
@@ -214,9 +275,21 @@ def snapshot():
                 "merged_into_id",
                 "escalated_at",
                 "submitted_at",
+                "estimate",
+                "reserved_points",
+                "funding",
+                "decided_at",
+                "started_at",
+                "shipped_at",
             )
         ),
         "events": AuditEvent.objects.count(),
+        "ledger": LedgerEntry.objects.count(),
+        "budgets": list(
+            Budget.objects.order_by("pk").values_list(
+                "pk", "capacity", "percentage", "allocated", "reserved", "expired"
+            )
+        ),
         "deals": list(Deal.objects.order_by("pk").values_list("pk", "request_id")),
         "comments": list(Comment.objects.order_by("pk").values_list("pk", "request_id")),
         "followers": sorted(

@@ -14,6 +14,7 @@ from .conftest import (
     ROLES,
     STATES,
     domain_allows,
+    domain_may_estimate,
     domain_sees,
     reached_product,
     status_of,
@@ -459,7 +460,108 @@ def test_the_detail_page_offers_exactly_the_allowed_moves(build, login, state, r
         assert response.status_code == 404
         return
     html = response.content.decode()
-    offered = {name for pk, name in MOVE_FORM.findall(html) if int(pk) == fr.pk and name in LIFE}
+    forms = MOVE_FORM.findall(html)
+    # Every other form on the page posts to a move DOMAIN.md knows, or is no move at all.
+    not_moves = {"deals", "comments", "notes", "follow"}
+    assert {name for pk, name in forms if int(pk) == fr.pk} - not_moves - set(LIFE) == set()
+    offered = {name for pk, name in forms if int(pk) == fr.pk and name in LIFE}
     assert offered == {action for action in LIFE if domain_allows(action, status, role)}
     may_edit = role == "author" and status in {"draft", "submitted", "returned"}
     assert (f'href="/requests/{fr.pk}/edit/"' in html) is may_edit
+    estimate_form = f'action="/review/{fr.pk}/estimate/"' in html
+    assert estimate_form is domain_may_estimate(role, status)
+    if estimate_form:
+        # Re-planning work in progress names the points already burned (the change cost).
+        assert ('name="burned_points"' in html) is (status == "in_progress")
+
+
+# --- Product's decisions from the detail page ----------------------------------------------
+
+
+def test_a_product_manager_estimates_from_the_detail_page(build, cast, login):
+    fr = build.make("escalated")
+    response = login(cast.pm).post(
+        f"/review/{fr.pk}/estimate/", {"estimate": "8", "next": f"/requests/{fr.pk}/"}
+    )
+    assert response.status_code == 302 and response["Location"] == f"/requests/{fr.pk}/"
+    assert FeatureRequest.objects.get(pk=fr.pk).estimate == 8
+    assert " · 8 points" in login(cast.rep).get(f"/requests/{fr.pk}/").content.decode()
+
+
+def test_the_head_of_product_approves_from_the_detail_page(build, cast, funded, login):
+    fr = build.make("escalated", estimate=8)
+    response = login(cast.hop).post(f"/requests/{fr.pk}/approve/")
+
+    assert response.status_code == 302 and response["Location"] == f"/requests/{fr.pk}/"
+    fr.refresh_from_db()
+    assert (fr.status, fr.funding, fr.reserved_points) == (Status.APPROVED, "sales", 8)
+    funded.budget.refresh_from_db()
+    assert funded.budget.remaining == 32
+    html = login(cast.rep).get(f"/requests/{fr.pk}/").content.decode()
+    assert "sales budget" in html and "not committed" not in html
+
+
+def test_an_approval_that_does_not_fit_shows_the_shortfall_and_offers_defer(
+    build, cast, funded, login
+):
+    fr = build.make("escalated", estimate=50)
+    response = login(cast.hop).post(f"/requests/{fr.pk}/approve/")
+
+    assert response.status_code == 409
+    html = response.content.decode()
+    panel = html.split('data-testid="shortfall"')[1].split("</div>")[0]
+    assert re.findall(r"<strong>(\d+)</strong>", panel) == ["50", "40", "10"]
+    assert "<details open><summary>Defer to a later quarter" in html
+    assert f'action="/requests/{fr.pk}/approve_product/"' in html
+    assert FeatureRequest.objects.get(pk=fr.pk).status == Status.ESCALATED
+
+
+def test_the_head_of_product_defers_from_the_detail_page(build, cast, funded, login):
+    fr = build.make("approved")
+    later = funded.fiscal.next().next()
+    client = login(cast.hop)
+    assert f'<option value="{later.slug}">' in client.get(f"/requests/{fr.pk}/").content.decode()
+
+    response = client.post(
+        f"/requests/{fr.pk}/defer/", {"quarter": later.slug, "reason": "After the migration"}
+    )
+
+    assert response.status_code == 302
+    fr.refresh_from_db()
+    assert fr.status == Status.DEFERRED and fr.target_quarter.slug == later.slug
+    assert fr.reserved_points == 0
+    funded.budget.refresh_from_db()
+    assert funded.budget.reserved == 0
+
+
+def test_a_product_manager_starts_and_ships_from_the_detail_page(build, cast, login):
+    fr = build.make("approved")
+    client = login(cast.pm)
+    assert client.post(f"/requests/{fr.pk}/start/").status_code == 302
+    assert FeatureRequest.objects.get(pk=fr.pk).status == Status.IN_PROGRESS
+    assert client.post(f"/requests/{fr.pk}/ship/").status_code == 302
+    fr.refresh_from_db()
+    assert fr.status == Status.SHIPPED and fr.shipped_at is not None
+    assert f'href="/requests/{fr.pk}/"' in client.get("/roadmap/").content.decode()
+
+
+def test_cancelling_work_in_progress_asks_for_the_unstarted_points(build, cast, funded, login):
+    fr = build.make("in_progress", estimate=8)
+    client = login(cast.hop)
+    assert 'name="unstarted_points"' in client.get(f"/requests/{fr.pk}/").content.decode()
+
+    response = client.post(
+        f"/requests/{fr.pk}/cancel/", {"reason": "Customer churned", "unstarted_points": "5"}
+    )
+
+    assert response.status_code == 302
+    fr.refresh_from_db()
+    assert fr.status == Status.CANCELLED and fr.reserved_points == 0
+    funded.budget.refresh_from_db()
+    # 5 unstarted points come back; the 3 already burned stay spent as the change cost.
+    assert funded.budget.reserved == 3
+    assert list(fr.ledger_entries.order_by("pk").values_list("kind", "points")) == [
+        ("reserve", 8),
+        ("release", 5),
+        ("change_cost", 3),
+    ]

@@ -2,35 +2,61 @@
 
 The expected outcome comes from the hand-written tables in conftest.py (LIFE, domain_sees),
 never from services.MOVES, so a wrong rule in the services fails here.
+
+The matrix builds one scene per state, then tries every move as every role in turn, each
+inside a savepoint that is rolled back afterwards, so every attempt meets the same database;
+a failure lists every (move, role) that went against the table.
 """
 
+from contextlib import contextmanager
+
 import pytest
+from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from budgets.fiscal import FiscalQuarter
-from budgets.models import Quarter
+from budgets.models import Budget, LedgerEntry, Quarter
 from budgets.services import quarter_get_or_create
 from config.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from requests_app import services
 from requests_app.models import AuditEvent, Comment, FeatureRequest, Status
 
-from .conftest import LIFE, ROLES, STATES, domain_sees, reached_product, snapshot, status_of
+from .conftest import (
+    DEFAULT_ESTIMATE,
+    LIFE,
+    ROLES,
+    STATES,
+    domain_sees,
+    reached_product,
+    snapshot,
+    status_of,
+)
 
 REASON = "Because the customer changed their mind"
+UNSTARTED = 3  # of DEFAULT_ESTIMATE reserved points, when work in progress is cancelled
+assert 0 < UNSTARTED < DEFAULT_ESTIMATE
 
 
 def test_the_services_offer_the_moves_domain_md_lists():
-    # Product's decisions (approve, defer, ...) may be added alongside; these must stay.
-    assert set(LIFE) <= set(services.MOVES)
-    assert set(LIFE) <= set(services.TRANSITION_FUNCTIONS)
+    assert set(services.MOVES) == set(LIFE)
+    assert set(services.TRANSITION_FUNCTIONS) == set(LIFE)
+    for action, (sources, _, target) in LIFE.items():
+        move = services.MOVES[action]
+        assert ({str(s) for s in move.sources}, move.target) == (sources, target), action
 
 
-def _call(action, *, fr, actor, target=None, quarter=None, reason=REASON):
+def _call(action, *, fr, actor, target=None, quarter=None, later=None, reason=REASON):
+    """Call the move's service with valid arguments for it."""
     kwargs = {"fr": fr, "actor": actor}
-    if action in ("return", "reject", "withdraw", "merge"):
+    if action in ("return", "reject", "withdraw", "merge", "defer", "decline", "cancel"):
         kwargs["reason"] = reason
     if action == "escalate":
         kwargs["quarter"] = quarter
+    if action == "defer":
+        kwargs["quarter"] = later
+    if action == "cancel":
+        kwargs["unstarted_points"] = UNSTARTED
     if action == "merge":
         kwargs["target"] = target
     return services.TRANSITION_FUNCTIONS[action](**kwargs)
@@ -53,49 +79,163 @@ def _expected(state, action, role):
     return "ok"
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("action", list(LIFE))
-@pytest.mark.parametrize("state", STATES)
-def test_move(build, state, action, role):
-    # Around the request: a neighbour in the manager's inbox and an escalated request of the
-    # same team in the current quarter's queue, which is also the merge target.
-    build.submitted(title="Neighbour in the inbox")
-    target = build.escalated(title="Merge target")
-    fr = build.make(state, merge_target=target)
-    user = build.user(role)
-    expected = _expected(state, action, role)
+def _expected_budget_moves(action, from_status):
+    """DOMAIN.md's ledger rules for the scene: approved and in-progress requests hold
+    DEFAULT_ESTIMATE reserved points, escalated ones are estimated but reserve nothing."""
+    if action == "approve":
+        return [("reserve", DEFAULT_ESTIMATE)]  # approve as product-funded spends no points
+    if action == "defer" and from_status == "approved":
+        return [("release", DEFAULT_ESTIMATE)]
+    if action == "cancel" and from_status == "approved":
+        return [("release", DEFAULT_ESTIMATE)]  # all points released
+    if action == "cancel" and from_status == "in_progress":
+        # Only the unstarted points are released; the rest is the change cost and stays spent.
+        return [("release", UNSTARTED), ("change_cost", DEFAULT_ESTIMATE - UNSTARTED)]
+    return []
+
+
+def _expected_request(action, before, later):
+    """What a successful move leaves on the request, beyond its status."""
+    if action == "approve":
+        return {"funding": "sales", "reserved_points": DEFAULT_ESTIMATE, "queue_rank": None}
+    if action == "approve_product":
+        return {"funding": "product", "reserved_points": 0, "queue_rank": None}
+    if action == "defer":
+        return {"reserved_points": 0, "queue_rank": None, "target_quarter_id": later.pk}
+    if action == "decline":
+        return {"queue_rank": None}
+    if action == "cancel":
+        return {"reserved_points": 0}
+    if action in ("start", "ship"):
+        return {"reserved_points": before.reserved_points, "funding": before.funding}
+    return {}
+
+
+class _RollBack(Exception):
+    pass
+
+
+@contextmanager
+def rolled_back():
+    """Run the block in a savepoint and undo whatever it wrote."""
+    try:
+        with transaction.atomic():
+            yield
+            raise _RollBack
+    except _RollBack:
+        pass
+
+
+def _reserved_total():
+    return Budget.objects.aggregate(total=Sum("reserved"))["total"]
+
+
+def _queue_ranks_are_contiguous():
+    for quarter in Quarter.objects.all():
+        ranks = sorted(
+            FeatureRequest.objects.filter(
+                target_quarter=quarter, queue_rank__isnull=False
+            ).values_list("queue_rank", flat=True)
+        )
+        if ranks != list(range(1, len(ranks) + 1)):
+            return False
+    return True
+
+
+def _attempt(*, state, action, user, fr, target, later, current):
+    """Try the move as one user and say what happened: "ok", "not_found", "not_allowed",
+    "wrong_state", or what went wrong, including a move that did the wrong thing."""
     before = snapshot()
-    last_event = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
-
-    if expected != "ok":
-        with pytest.raises(DomainError) as caught:
-            _call(action, fr=fr, actor=user, target=target, quarter=build.current)
-        exc = caught.value
-        if expected == "not_found":
-            assert isinstance(exc, NotFound) and exc.status == 404
-        elif expected == "not_allowed":
-            assert isinstance(exc, NotAllowed) and exc.status == 403
+    last_event = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    last_entry = LedgerEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    reserved = _reserved_total()
+    try:
+        _call(action, fr=fr, actor=user, target=target, quarter=current, later=later)
+    except DomainError as exc:
+        if isinstance(exc, NotFound) and exc.status == 404:
+            outcome = "not_found"
+        elif isinstance(exc, NotAllowed) and exc.status == 403:
+            outcome = "not_allowed"
+        elif exc.status == 409 and Status(status_of(state)).label.lower() in exc.message:
+            outcome = "wrong_state"
         else:
-            assert exc.status == 409 and not isinstance(exc, (NotFound, NotAllowed))
-            assert Status(status_of(state)).label.lower() in exc.message
-        assert snapshot() == before
-        return
+            outcome = f"refused ({exc.status} {type(exc).__name__}): {exc.message}"
+        if snapshot() != before:
+            return f"{outcome}, yet the database changed"
+        return outcome
+    try:
+        _check_done(state, action, user, fr, target, later, last_event, last_entry, reserved)
+    except AssertionError as exc:
+        return f"ok, but {exc}"
+    return "ok"
 
-    _call(action, fr=fr, actor=user, target=target, quarter=build.current)
-    fr.refresh_from_db()
-    assert fr.status == LIFE[action][2]
+
+def _check_done(state, action, user, fr, target, later, last_event, last_entry, reserved):
+    """A move that went through: its status, audit event, ledger entries and fields."""
+    to_status = LIFE[action][2]
+    after = FeatureRequest.objects.get(pk=fr.pk)
+    assert after.status == to_status
     new_events = AuditEvent.objects.filter(pk__gt=last_event)
     assert new_events.count() == (2 if action == "merge" else 1)
     [event] = new_events.filter(request=fr)
-    assert event.action == action
-    assert (event.actor, event.from_status, event.to_status) == (
+    assert (event.action, event.actor, event.from_status, event.to_status) == (
+        action,
         user,
         status_of(state),
-        LIFE[action][2],
+        to_status,
     )
     if action == "merge":
         [merged_in] = new_events.filter(request=target, action="merged_in")
         assert merged_in.actor == user and merged_in.new_value["from_request"] == fr.pk
+
+    entries = list(
+        LedgerEntry.objects.filter(pk__gt=last_entry)
+        .order_by("pk")
+        .values_list("kind", "points", "request_id", "actor_id")
+    )
+    moves = _expected_budget_moves(action, status_of(state))
+    assert entries == [(kind, points, fr.pk, user.pk) for kind, points in moves]
+    delta = sum(p for k, p in moves if k == "reserve") - sum(p for k, p in moves if k == "release")
+    assert _reserved_total() == reserved + delta
+    expected = _expected_request(action, fr, later)
+    assert {key: getattr(after, key) for key in expected} == expected
+    assert _queue_ranks_are_contiguous()
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_move(build, funded, state):
+    """Every move of DOMAIN.md's table, by every role, on a request in `state`."""
+    # Around the request: a neighbour in the manager's inbox and an escalated request of the
+    # same team in the current quarter's queue, which is also the merge target. Escalated
+    # requests are estimated so they can be approved; the quarter's budget has 40 points.
+    build.submitted(title="Neighbour in the inbox")
+    target = build.escalated(title="Merge target")
+    fr = build.make(
+        state,
+        merge_target=target,
+        estimate=DEFAULT_ESTIMATE if state == "escalated" else None,
+    )
+    # A later quarter to defer to: the one after next, which every scene may defer to.
+    later = services.quarter_for_deferral(build.current.fiscal.next().next().slug, fr)
+
+    # Each attempt runs in a savepoint that is rolled back, so all meet the same database.
+    mismatches = []
+    for action in LIFE:
+        for role in ROLES:
+            expected = _expected(state, action, role)
+            with rolled_back():
+                outcome = _attempt(
+                    state=state,
+                    action=action,
+                    user=build.user(role),
+                    fr=fr,
+                    target=target,
+                    later=later,
+                    current=build.current,
+                )
+            if outcome != expected:
+                mismatches.append(f"{action} as {role}: expected {expected}, got {outcome}")
+    assert not mismatches, f"on the {state} request:\n" + "\n".join(mismatches)
 
 
 def test_a_refused_move_says_what_the_request_can_do_now(build, cast):
@@ -104,7 +244,19 @@ def test_a_refused_move_says_what_the_request_can_do_now(build, cast):
         services.request_submit(fr=fr, actor=cast.rep)
     assert caught.value.status == 409
     assert "escalated" in caught.value.message
-    assert "withdraw" in caught.value.message and "merge" in caught.value.message
+    for move in ("withdraw", "merge", "approve", "defer", "decline"):
+        assert move in caught.value.message
+    assert "start" not in caught.value.message
+
+
+def test_a_refused_product_move_names_the_state_and_what_is_possible(build, cast):
+    fr = build.make("shipped")
+    before = snapshot()
+    with pytest.raises(DomainError) as caught:
+        services.request_cancel(fr=fr, actor=cast.hop, reason=REASON)
+    assert caught.value.status == 409 and "shipped" in caught.value.message
+    assert "No further moves" in caught.value.message
+    assert snapshot() == before
 
 
 # --- Side effects --------------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""/review/, /roadmap/ and /budget/<slug>/ run the same number of queries with 5 requests as
+with 300: nothing on them queries per row.
+
+The requests are built in bulk with valid ranks (1..n per queue) in every state the pages
+show, each with deals in two currencies and some with a theme; the budget's ledger grows
+through the real service, one reservation per approved request.
+"""
+
+import datetime as dt
+import re
+from decimal import Decimal
+from itertools import cycle
+
+import pytest
+from django.db import connection
+from django.db.models import Max
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from budgets.services import budget_reserve, budget_set_capacity
+from requests_app.models import Deal, FeatureRequest, Funding, ProductTheme, Status
+
+pytestmark = pytest.mark.django_db
+
+
+def add_requests(cast, quarters, n):
+    current, upcoming = quarters
+    themes = [
+        ProductTheme.objects.get_or_create(name=name)[0] for name in ("Platform", "Analytics")
+    ]
+    now = timezone.now()
+    kinds = cycle(
+        [
+            (Status.ESCALATED, current, ""),
+            (Status.ESCALATED, current, ""),
+            (Status.ESCALATED, upcoming, ""),
+            (Status.APPROVED, current, Funding.SALES),
+            (Status.APPROVED, upcoming, Funding.PRODUCT),
+            (Status.IN_PROGRESS, current, Funding.SALES),
+            (Status.SHIPPED, current, Funding.SALES),
+            (Status.DEFERRED, upcoming, ""),
+            (Status.APPROVED, current, Funding.PRODUCT),
+        ]
+    )
+    queue_top = {
+        q.pk: FeatureRequest.objects.filter(target_quarter=q).aggregate(m=Max("queue_rank"))["m"]
+        or 0
+        for q in quarters
+    }
+    start = FeatureRequest.objects.count()
+    built = []
+    for i in range(start, start + n):
+        status, quarter, funding = next(kinds)
+        author, manager = (cast.rep, cast.manager) if i % 2 else (cast.outsider, cast.other_manager)
+        fr = FeatureRequest(
+            title=f"Bulk request {i}",
+            problem=f"Problem {i}",
+            status=status,
+            author=author,
+            manager=manager,
+            target_quarter=quarter,
+            theme=themes[i % 3] if i % 3 < 2 else None,
+            estimate=(i % 7) + 1 if i % 5 else None,
+            funding=funding,
+            submitted_at=now,
+            escalated_at=now,
+            created_at=now - dt.timedelta(minutes=i),
+        )
+        if status == Status.ESCALATED:
+            queue_top[quarter.pk] += 1
+            fr.queue_rank = queue_top[quarter.pk]
+        if status not in (Status.ESCALATED, Status.DEFERRED) and fr.estimate is None:
+            fr.estimate = 2
+        if status == Status.SHIPPED:
+            fr.shipped_at = now - dt.timedelta(days=i % 30)
+        built.append(fr)
+    built = FeatureRequest.objects.bulk_create(built)
+    Deal.objects.bulk_create(
+        Deal(
+            request=fr,
+            owner=fr.author,
+            account_name=f"Account {fr.pk}-{j}",
+            amount=Decimal("10000") * (j + 1),
+            currency="USD" if j == 0 else "EUR",
+            expected_close_date=timezone.localdate() + dt.timedelta(days=30),
+        )
+        for fr in built
+        for j in range(2)
+    )
+    # The ledger grows too: each sales-funded commitment of this quarter reserves 1 point.
+    for fr in built:
+        if fr.funding == Funding.SALES and fr.target_quarter_id == current.pk:
+            budget_reserve(quarter=current, points=1, actor=cast.hop, request=fr, reason=fr.title)
+            FeatureRequest.objects.filter(pk=fr.pk).update(reserved_points=1)
+    return built
+
+
+@pytest.fixture
+def big_budget(cast, quarters):
+    budget_set_capacity(quarter=quarters[0], capacity=100_000, actor=cast.hop)
+    return quarters[0]
+
+
+def queries_for(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(ctx.captured_queries), response.content.decode()
+
+
+PAGES = [
+    ("/review/", "hop"),
+    ("/review/", "pm"),
+    ("/review/?quarter={next}", "hop"),
+    ("/roadmap/", "rep"),
+    ("/roadmap/", "hop"),
+    ("/roadmap/", "admin"),
+    ("/budget/{current}/", "hos"),
+    ("/budget/{current}/", "hop"),
+]
+
+
+@pytest.mark.parametrize("url, who", PAGES)
+def test_pages_run_the_same_queries_for_5_and_300_requests(
+    client, cast, quarters, big_budget, url, who
+):
+    url = url.format(current=quarters[0].slug, next=quarters[1].slug)
+    client.force_login(getattr(cast, who))
+    add_requests(cast, quarters, 5)
+    client.get(url)  # settle one-off work (session, quarters created on first visit)
+    few, few_html = queries_for(client, url)
+
+    add_requests(cast, quarters, 295)
+    many, many_html = queries_for(client, url)
+
+    assert many == few, f"{url}: {few} queries with 5 requests, {many} with 300"
+    # The bigger page really shows more requests (rows, cards or ledger entries).
+    links = re.compile(r'href="/requests/\d+/"')
+    assert len(links.findall(many_html)) > len(links.findall(few_html))
