@@ -106,6 +106,12 @@ def send_due_digests():
         .filter(
             Q(digest_sent_at__isnull=True)
             | Q(deliveries__kind="digest", deliveries__status__in=["pending", "failed"])
+            # A claim left 'sending' by a worker that died mid-send (see _claim).
+            | Q(
+                deliveries__kind="digest",
+                deliveries__status="sending",
+                deliveries__claimed_at__lt=now - CLAIM_EXPIRES,
+            )
         )
         .distinct()
         .values_list("pk", flat=True)

@@ -344,6 +344,32 @@ def test_send_due_digests_requeues_a_meeting_with_failed_deliveries(cast, series
     assert tasks.send_due_digests() == []
 
 
+def test_a_claim_left_sending_by_a_dead_worker_is_sent_after_it_expires(cast, series, monkeypatch):
+    m = make_meeting(series, timezone.now() + dt.timedelta(hours=10))
+    calls = []
+    monkeypatch.setattr(tasks.send_meeting_digest, "delay", calls.append)
+    tasks.send_due_digests()
+    assert calls == [m.pk]
+    tasks.send_meeting_digest(m.pk)
+    assert len(digests()) == 3
+    # A worker claimed the Head of Product's copy, then died before sending it.
+    mail.outbox.clear()
+    d = Delivery.objects.get(meeting=m, attendee=cast.hop, kind=Delivery.Kind.DIGEST)
+    Delivery.objects.filter(pk=d.pk).update(
+        status=Delivery.Status.SENDING, claimed_at=timezone.now() - dt.timedelta(minutes=2)
+    )
+    calls.clear()
+    assert tasks.send_due_digests() == []  # still fresh: the worker may be sending it
+    Delivery.objects.filter(pk=d.pk).update(
+        claimed_at=timezone.now() - tasks.CLAIM_EXPIRES - dt.timedelta(minutes=1)
+    )
+    assert tasks.send_due_digests() == [m.pk]
+    tasks.send_meeting_digest(*calls)
+    assert [x.to[0] for x in digests()] == [cast.hop.email]
+    d.refresh_from_db()
+    assert d.status == Delivery.Status.SENT
+
+
 @pytest.mark.parametrize("lead, due", [(24, False), (48, True), (31, True), (29, False)])
 def test_series_lead_time_decides_when_the_digest_goes(cast, series, queued, lead, due):
     """A meeting 30 hours away: its digest is due with a lead of 31 or 48 hours, not 24 or 29."""
