@@ -1,5 +1,7 @@
 """The digest and minutes emails, with an .ics invitation."""
 
+import datetime as dt
+
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
@@ -17,8 +19,12 @@ def _ics_text(value):
     )
 
 
+def _ics_utc(moment):
+    """An aware datetime as an iCalendar UTC stamp, e.g. 20261127T150000Z."""
+    return moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
 def meeting_ics(meeting, url):
-    stamp = "%Y%m%dT%H%M%SZ"
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -26,9 +32,9 @@ def meeting_ics(meeting, url):
         "METHOD:PUBLISH",
         "BEGIN:VEVENT",
         f"UID:meeting-{meeting.pk}@feature-budget",
-        f"DTSTAMP:{timezone.now().astimezone(timezone.get_fixed_timezone(0)).strftime(stamp)}",
-        f"DTSTART:{meeting.starts_at.astimezone(timezone.get_fixed_timezone(0)).strftime(stamp)}",
-        f"DTEND:{meeting.ends_at.astimezone(timezone.get_fixed_timezone(0)).strftime(stamp)}",
+        f"DTSTAMP:{_ics_utc(timezone.now())}",
+        f"DTSTART:{_ics_utc(meeting.starts_at)}",
+        f"DTEND:{_ics_utc(meeting.ends_at)}",
         f"SUMMARY:{_ics_text(meeting.series.name)}",
         f"DESCRIPTION:{_ics_text('Agenda: ' + url)}",
         f"URL:{url}",
