@@ -1017,7 +1017,9 @@ def request_estimate(*, fr, actor, points, burned_points=None, reason=""):
                 reason=_ledger_note(fr, f"re-estimated {old} → {points}"),
             )
             fr.reserved_points = points
-        if burned:
+        # Product-funded work spends no sales points, so its burned points are recorded in
+        # the audit event only, as when it is cancelled; the sales ledger stays untouched.
+        if burned and fr.funding != Funding.PRODUCT:
             budget_record_change_cost(
                 quarter=fr.target_quarter,
                 points=burned,

@@ -635,6 +635,20 @@ def test_re_estimating_work_in_progress_records_the_burned_points_as_change_cost
     assert event.reason == "Scope grew"
 
 
+def test_re_estimating_product_funded_work_in_progress_leaves_the_sales_ledger_alone(
+    build, cast, funded
+):
+    fr = build.make("in_progress", estimate=12, product_funded=True)
+    entries = LedgerEntry.objects.count()
+    services.request_estimate(fr=fr, actor=cast.hop, points=16, burned_points=6, reason="Grew")
+    fr = fresh(fr)
+    assert (fr.estimate, fr.reserved_points) == (16, 0)
+    assert LedgerEntry.objects.count() == entries
+    assert budget_of(funded).reserved == 0
+    [event] = events_for(fr, "estimate")[-1:]
+    assert event.new_value == {"estimate": 16, "burned": 6}
+
+
 def test_re_estimating_work_in_progress_needs_the_burned_points(build, cast, funded):
     fr = in_progress(build, cast, 12)
     before = world()
