@@ -191,6 +191,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "budgets.tasks.roll_quarters",
         "schedule": 60 * 60,
     },
+    "sweep-webhooks": {
+        "task": "accounts.tasks.sweep_webhooks",
+        "schedule": 60,
+    },
     "sweep-notifications": {
         "task": "accounts.tasks.sweep_notifications",
         "schedule": 120,
@@ -216,6 +220,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60 * 60,
     },
 }
+
+# --- Outbound webhooks (README, "Webhooks") ------------------------------------------------
+# Seconds a receiver gets to connect and to answer each read; a slow receiver holds a worker
+# that long, never a database transaction.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, min_value=1, max_value=30)
+# Tries per delivery before it is marked failed; the wait doubles after each failed one.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6, min_value=1, max_value=20)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30, min_value=1, max_value=3600)
 
 # --- REST framework ------------------------------------------------------------------------
 REST_FRAMEWORK = {
