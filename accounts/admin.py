@@ -16,6 +16,20 @@ from .models import (
 )
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown to admins, never added, changed or deleted there: for records that only the
+    app's services write (requests, audit events, webhook deliveries)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ReportsInline(admin.TabularInline):
     model = User
     fk_name = "manager"
@@ -105,7 +119,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     """The delivery log: read-only; "Retry now" queues chosen deliveries again."""
 
     list_display = (
@@ -123,18 +137,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     search_fields = ("=event_id", "endpoint__url")
     date_hierarchy = "created_at"
     actions = ["retry_now"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Retry now")
     def retry_now(self, request, queryset):
