@@ -132,7 +132,9 @@ def deliver_webhook(delivery_id):
     nothing to do. No transaction or row lock is held while the receiver answers."""
     if not _claim_webhook(delivery_id, timezone.now()):
         return None
-    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None:  # its endpoint was deleted meanwhile
+        return None
     if not delivery.endpoint.is_active:
         # Deactivated after the event was written: nothing goes out.
         WebhookDelivery.objects.filter(pk=delivery_id).update(
@@ -157,20 +159,22 @@ def deliver_webhook(delivery_id):
     WebhookDelivery.objects.filter(
         pk=delivery_id, status=WebhookDelivery.Status.SENDING, claimed_at=delivery.claimed_at
     ).update(**done)
-    if outcome == WebhookDelivery.Status.PENDING:
-        webhooks.enqueue([delivery_id], eta=done["next_attempt_at"])
     return outcome
 
 
 @shared_task
 def sweep_webhooks():
-    """Every minute: queue deliveries that are due (their publish failed, a retry's message
-    was lost, or a worker died mid-send). The claim keeps a delivery from going twice."""
+    """Every minute: queue the deliveries that are due: retries whose wait is over, new ones
+    whose publish failed (left 30 s for the message sent with them), and ones a worker died
+    sending. Retries go through here rather than as delayed Celery messages, which a worker
+    holds in memory and a restart can lose or run twice. The claim keeps each from going
+    twice."""
     now = timezone.now()
     Status = WebhookDelivery.Status
     ids = list(
         WebhookDelivery.objects.filter(
-            Q(status=Status.PENDING, next_attempt_at__lte=now - dt.timedelta(seconds=30))
+            Q(status=Status.PENDING, attempts__gt=0, next_attempt_at__lte=now)
+            | Q(status=Status.PENDING, next_attempt_at__lte=now - dt.timedelta(seconds=30))
             | Q(status=Status.SENDING, claimed_at__lt=now - WEBHOOK_CLAIM_EXPIRES)
         )
         .order_by("next_attempt_at")

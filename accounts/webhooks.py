@@ -59,13 +59,13 @@ def _queue_event(event_type, build_data):
     return made
 
 
-def enqueue(ids, *, eta=None):
+def enqueue(ids):
     """Hand deliveries to Celery; if the broker is down, the sweep sends them later."""
     from .tasks import deliver_webhook
 
     for pk in ids:
         try:
-            deliver_webhook.apply_async(args=[pk], eta=eta, retry=False)
+            deliver_webhook.apply_async(args=[pk], retry=False)
         except Exception:  # the broker is down: the row stays pending for the sweep
             log.warning("Broker unavailable; webhook delivery %s left for the sweep", pk)
             return

@@ -42,6 +42,12 @@ def escalated(cast, funded):
     return Builder(cast, (funded, None)).make("escalated", estimate=8, title="Audit log export")
 
 
+@pytest.fixture
+def eager(monkeypatch):
+    """Celery's eager mode: a task queued by the sweep runs right here, as a worker would."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+
+
 def make_due(delivery):
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         next_attempt_at=timezone.now() - dt.timedelta(seconds=1)
@@ -190,8 +196,9 @@ def test_an_endpoint_deactivated_before_sending_gets_nothing(cast, escalated, en
 
 
 def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_try_once(
-    cast, escalated, receiver, settings
+    cast, escalated, receiver, eager
 ):
+    """The first try is the task queued with the move; the retries are queued by the sweep."""
     receiver.subscribe(events=["request.status_changed"])
     receiver.script = [500, 503, 200]
     services.request_approve(fr=escalated, actor=cast.hop)
@@ -202,25 +209,28 @@ def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_try_once(
     delivery.refresh_from_db()
     assert (delivery.attempts, delivery.last_status_code) == (1, 500)
     assert delivery.last_error == "HTTP 500 Internal Server Error"
-    # The next try waits the base delay; running the task early sends nothing.
+    # The next try waits the base delay: before that the sweep leaves it, and the task run
+    # early (a duplicate message) sends nothing.
     wait = delivery.next_attempt_at - before
     assert dt.timedelta(seconds=29) < wait <= dt.timedelta(seconds=31)
+    assert tasks.sweep_webhooks() == 0
     assert tasks.deliver_webhook(delivery.pk) is None
     assert len(receiver.hits) == 1
 
     make_due(delivery)
-    assert tasks.deliver_webhook(delivery.pk) == Pending
+    assert tasks.sweep_webhooks() == 1
     delivery.refresh_from_db()
-    assert (delivery.attempts, delivery.last_status_code) == (2, 503)
-    # ... and doubles after the second failure.
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == (Pending, 2, 503)
+    # ... and the wait doubles after the second failure.
     assert delivery.next_attempt_at - timezone.now() > dt.timedelta(seconds=55)
+    assert tasks.sweep_webhooks() == 0
 
     make_due(delivery)
-    assert tasks.deliver_webhook(delivery.pk) == Delivered
-    # Run again (a duplicate message, the sweep): nothing more goes out.
+    assert tasks.sweep_webhooks() == 1
+    # Delivered: neither the sweep nor a late duplicate message sends it again.
     make_due(delivery)
-    assert tasks.deliver_webhook(delivery.pk) is None
     assert tasks.sweep_webhooks() == 0
+    assert tasks.deliver_webhook(delivery.pk) is None
 
     assert [h["code"] for h in receiver.hits] == [500, 503, 200]
     assert all(h["verified"] for h in receiver.hits)
@@ -305,9 +315,10 @@ def test_a_claimed_delivery_is_not_claimed_again(cast, escalated, endpoint):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_with_the_same_delivery_send_it_once(cast, quarters, receiver):
+def test_two_workers_with_the_same_delivery_send_it_once(cast, quarters, receiver, broker):
     """Worker A has claimed the delivery and waits on the receiver; worker B, handed the same
     delivery (a duplicate message, or the sweep), sends nothing."""
+    broker.down()  # the commit's own message goes nowhere: the two workers are the test's
     receiver.subscribe()
     budget_set_capacity(quarter=quarters[0], capacity=100, actor=cast.hop)
     delivery = WebhookDelivery.objects.get()
@@ -379,9 +390,9 @@ def test_a_move_with_no_endpoints_costs_one_query_for_webhooks(
 def test_with_the_broker_down_a_move_succeeds_and_the_sweep_delivers_later(
     client, cast, funded, receiver, broker, caplog, monkeypatch
 ):
+    broker.down()  # down from the start, so the setup's own notifications publish nothing
     fr = Builder(cast, (funded, None)).make("escalated", estimate=8, title="Audit log export")
     receiver.subscribe()
-    broker.down()
     client.force_login(cast.hop)
     caplog.set_level(logging.WARNING, logger="accounts.webhooks")
 
@@ -403,7 +414,7 @@ def test_with_the_broker_down_a_move_succeeds_and_the_sweep_delivers_later(
     # Fresh rows are left to the message published with them ...
     assert tasks.sweep_webhooks() == 0
     WebhookDelivery.objects.update(next_attempt_at=timezone.now() - dt.timedelta(minutes=1))
-    # ... older ones the sweep queues; Celery's eager mode runs each queued task right here.
+    # ... older ones the sweep queues, and Celery's eager mode runs each queued task here.
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
     assert tasks.sweep_webhooks() == 2
 
