@@ -1,7 +1,12 @@
+import secrets
+import uuid
+
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -180,3 +185,102 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.verb} to {self.user}"
+
+
+class WebhookEvent(models.TextChoices):
+    REQUEST_STATUS_CHANGED = "request.status_changed", "Request status changed"
+    BUDGET_MOVED = "budget.moved", "Budget moved (a ledger entry)"
+
+
+def webhook_secret():
+    return secrets.token_hex(32)
+
+
+def all_webhook_events():
+    return [event.value for event in WebhookEvent]
+
+
+class WebhookEndpoint(models.Model):
+    """A URL an admin registered to receive signed JSON events."""
+
+    url = models.URLField(
+        "URL",
+        max_length=500,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="http:// or https:// address that accepts a POST of JSON.",
+    )
+    description = models.CharField(max_length=200, blank=True)
+    secret = models.CharField(
+        max_length=64,
+        default=webhook_secret,
+        editable=False,
+        help_text="Signs every delivery (HMAC-SHA256); give it to the receiver.",
+    )
+    events = models.JSONField(
+        default=all_webhook_events, help_text="The event types this endpoint receives."
+    )
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["url", "id"]
+        verbose_name = "webhook endpoint"
+
+    def __str__(self):
+        return self.description or self.url
+
+    def clean(self):
+        super().clean()
+        known = set(all_webhook_events())
+        if not isinstance(self.events, list) or not self.events:
+            raise ValidationError({"events": "Choose at least one event type."})
+        unknown = [e for e in self.events if e not in known]
+        if unknown:
+            raise ValidationError({"events": f"Unknown event type(s): {', '.join(unknown)}."})
+
+    def wants(self, event_type):
+        return event_type in self.events
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the outbox row and its delivery log at once. Written in the
+    change's transaction; a worker claims it (pending -> sending) with a conditional UPDATE so
+    it is POSTed by one worker at a time, and the event id stays the same on every retry."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    event_type = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField("last HTTP status", null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            # The sweep: deliveries still to send (or stuck sending), soonest first.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="webhook_delivery_due",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} {self.event_id} to {self.endpoint_id}"

@@ -3,11 +3,13 @@ import logging
 from smtplib import SMTPException
 
 from celery import shared_task
+from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import webhooks
 from .emails import send_email
-from .models import Notification
+from .models import Notification, WebhookDelivery
 
 log = logging.getLogger(__name__)
 CLAIM_EXPIRES = dt.timedelta(minutes=10)
@@ -96,3 +98,88 @@ def send_daily_summaries():
     if notes:
         _deliver(notes, name="notification_summary", subject="Your daily Feature Budget summary")
     return len(notes)
+
+
+# --- Webhooks -------------------------------------------------------------------------------
+
+WEBHOOK_CLAIM_EXPIRES = dt.timedelta(minutes=5)  # far beyond a send's few-second timeout
+
+
+def webhook_backoff(attempts):
+    """Seconds before the next try after `attempts` failed ones: base, 2x base, 4x base ..."""
+    return settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempts - 1)
+
+
+def _claim_webhook(delivery_id, now):
+    """pending and due -> sending, with a conditional UPDATE: of two workers handed the same
+    delivery, one wins and the other sends nothing. A row left `sending` longer than
+    WEBHOOK_CLAIM_EXPIRES belongs to a worker that died mid-send and may be taken over."""
+    Status = WebhookDelivery.Status
+    return (
+        WebhookDelivery.objects.filter(pk=delivery_id)
+        .filter(
+            Q(status=Status.PENDING, next_attempt_at__lte=now)
+            | Q(status=Status.SENDING, claimed_at__lt=now - WEBHOOK_CLAIM_EXPIRES)
+        )
+        .update(status=Status.SENDING, claimed_at=now, updated_at=now)
+    )
+
+
+@shared_task
+def deliver_webhook(delivery_id):
+    """POST one delivery if it is due; on failure schedule the next try or give up.
+    Safe to run twice and at the same time: returns the final status, or None if there was
+    nothing to do. No transaction or row lock is held while the receiver answers."""
+    if not _claim_webhook(delivery_id, timezone.now()):
+        return None
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None:  # its endpoint was deleted meanwhile
+        return None
+    if not delivery.endpoint.is_active:
+        # Deactivated after the event was written: nothing goes out.
+        WebhookDelivery.objects.filter(pk=delivery_id).update(
+            status=WebhookDelivery.Status.FAILED, last_error="Endpoint deactivated."
+        )
+        return WebhookDelivery.Status.FAILED
+    code, error = webhooks.post(delivery)
+    attempts = delivery.attempts + 1
+    now = timezone.now()
+    done = {"attempts": attempts, "last_status_code": code, "claimed_at": None, "updated_at": now}
+    if code is not None and 200 <= code < 300:
+        outcome = WebhookDelivery.Status.DELIVERED
+        done.update(status=outcome, delivered_at=now, last_error="")
+    elif attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        outcome = WebhookDelivery.Status.FAILED
+        done.update(status=outcome, last_error=error[:300])
+    else:
+        outcome = WebhookDelivery.Status.PENDING
+        next_at = now + dt.timedelta(seconds=webhook_backoff(attempts))
+        done.update(status=outcome, last_error=error[:300], next_attempt_at=next_at)
+    # Only the claim's holder records the outcome.
+    WebhookDelivery.objects.filter(
+        pk=delivery_id, status=WebhookDelivery.Status.SENDING, claimed_at=delivery.claimed_at
+    ).update(**done)
+    return outcome
+
+
+@shared_task
+def sweep_webhooks():
+    """Every minute: queue the deliveries that are due: retries whose wait is over, new ones
+    whose publish failed (left 30 s for the message sent with them), and ones a worker died
+    sending. Retries go through here rather than as delayed Celery messages, which a worker
+    holds in memory and a restart can lose or run twice. The claim keeps each from going
+    twice."""
+    now = timezone.now()
+    Status = WebhookDelivery.Status
+    ids = list(
+        WebhookDelivery.objects.filter(
+            Q(status=Status.PENDING, attempts__gt=0, next_attempt_at__lte=now)
+            | Q(status=Status.PENDING, next_attempt_at__lte=now - dt.timedelta(seconds=30))
+            | Q(status=Status.SENDING, claimed_at__lt=now - WEBHOOK_CLAIM_EXPIRES)
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    if ids:
+        webhooks.enqueue(ids)
+    return len(ids)

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts import webhooks
 from config.errors import InsufficientBudget, InvalidInput, NotAllowed, QuarterClosed
 
 from .fiscal import FiscalQuarter
@@ -111,7 +112,7 @@ def _append(
         updated_at=timezone.now(),
     )
     budget.refresh_from_db(fields=["allocated", "reserved", "expired", "updated_at"])
-    return LedgerEntry.objects.create(
+    entry = LedgerEntry.objects.create(
         budget=budget,
         kind=kind,
         points=points,
@@ -122,6 +123,8 @@ def _append(
         reserved_after=budget.reserved,
         remaining_after=budget.remaining,
     )
+    webhooks.budget_moved(entry)
+    return entry
 
 
 def budget_set_capacity(*, quarter, capacity, actor, percentage=None, reason=""):

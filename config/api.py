@@ -38,13 +38,25 @@ class TokenView(APIView):
 
     @extend_schema(
         request=CredentialsSerializer,
-        responses=inline_serializer("TokenOut", {"token": serializers.CharField()}),
+        responses={
+            200: inline_serializer("TokenOut", {"token": serializers.CharField()}),
+            429: inline_serializer(
+                "LockedOut",
+                {
+                    "detail": serializers.CharField(),
+                    "code": serializers.CharField(),
+                    "retry_after_seconds": serializers.IntegerField(),
+                },
+            ),
+        },
     )
     def post(self, request):
         body = CredentialsSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         username, password = body.validated_data["username"], body.validated_data["password"]
-        user = authenticate(request, username=username, password=password)
+        # The Django request, not DRF's wrapper: django-axes counts the failure on it, and after
+        # too many its middleware answers 429 instead of the 401 below (accounts.lockout).
+        user = authenticate(request._request, username=username, password=password)
         if user is None or not user.is_active:
             raise AuthenticationFailed("Wrong username or password.")
         token, _ = Token.objects.get_or_create(user=user)

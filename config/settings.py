@@ -3,6 +3,7 @@
 Production differs only by environment variables (see README, "Configuration").
 """
 
+import datetime as dt
 from pathlib import Path
 
 from celery.schedules import crontab
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "accounts",
     "budgets",
     "requests_app",
@@ -66,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into accounts.lockout's answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -102,6 +106,29 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username+address before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- Failed-login lockout (django-axes): the login pages, the admin and the API token ------
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, min_value=1, max_value=100)
+AXES_COOLOFF_TIME = dt.timedelta(
+    minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, min_value=1, max_value=24 * 60)
+)
+# Per username *and* address: a stranger guessing one user's password does not lock that
+# user out everywhere, and one office behind a NAT is not locked out for one person's typos.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The pause runs from the last counted failure; tries while locked out do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+# How many proxies in front of the app append to X-Forwarded-For (0: none, REMOTE_ADDR is the
+# client). Too high lets a client choose its own address, and so dodge the lockout.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, min_value=0, max_value=5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -191,6 +218,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "budgets.tasks.roll_quarters",
         "schedule": 60 * 60,
     },
+    "sweep-webhooks": {
+        "task": "accounts.tasks.sweep_webhooks",
+        "schedule": 60,
+    },
     "sweep-notifications": {
         "task": "accounts.tasks.sweep_notifications",
         "schedule": 120,
@@ -216,6 +247,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60 * 60,
     },
 }
+
+# --- Outbound webhooks (README, "Webhooks") ------------------------------------------------
+# Seconds a receiver gets to connect and to answer each read; a slow receiver holds a worker
+# that long, never a database transaction.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, min_value=1, max_value=30)
+# Tries per delivery before it is marked failed; the wait doubles after each failed one.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6, min_value=1, max_value=20)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30, min_value=1, max_value=3600)
 
 # --- REST framework ------------------------------------------------------------------------
 REST_FRAMEWORK = {

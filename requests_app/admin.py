@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from accounts.admin import ReadOnlyAdmin
+
 from .models import AuditEvent, Deal, FeatureRequest, ProductTheme
 
 
@@ -27,7 +29,7 @@ class DealInline(ReadOnlyInline):
 
 
 @admin.register(FeatureRequest)
-class FeatureRequestAdmin(admin.ModelAdmin):
+class FeatureRequestAdmin(ReadOnlyAdmin):
     """Read-only: requests move only through requests_app.services (and their audit trail)."""
 
     list_display = ("id", "title", "status", "author", "manager", "target_quarter", "queue_rank")
@@ -35,15 +37,6 @@ class FeatureRequestAdmin(admin.ModelAdmin):
     list_select_related = ("author", "manager", "target_quarter")
     search_fields = ("title",)
     inlines = [DealInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AuditEvent)

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Case, F, Max, Prefetch, Q, When
 from django.utils import timezone
 
+from accounts import webhooks
 from accounts.models import Role, User
 from accounts.notifications import notify_move
 from budgets.fiscal import FiscalQuarter
@@ -346,6 +347,7 @@ def _finish(fr, actor, move, *, reason="", old=None, new=None, fields=()):
         new=new,
     )
     notify_move(fr, actor, move.name, reason=reason)
+    webhooks.request_status_changed(fr, actor, move.name, from_status=from_status, reason=reason)
     return fr
 
 

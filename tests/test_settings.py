@@ -49,6 +49,10 @@ BAD_VALUES = [
     ({"DATABASE_URL": "nonsense://x"}, "DATABASE_URL is not a usable database URL"),
     ({"REDIS_URL": "http://x"}, "REDIS_URL must be a redis:// or rediss:// URL"),
     ({"EMAIL_URL": "nonsense://x"}, "EMAIL_URL is not a usable email URL"),
+    ({"LOGIN_FAILURE_LIMIT": "five"}, "LOGIN_FAILURE_LIMIT must be a whole number"),
+    ({"LOGIN_LOCKOUT_MINUTES": "0"}, "LOGIN_LOCKOUT_MINUTES must be between 1 and 1440, not 0."),
+    ({"TRUSTED_PROXY_COUNT": "-1"}, "TRUSTED_PROXY_COUNT must be between 0 and 5, not -1."),
+    ({"WEBHOOK_MAX_ATTEMPTS": "0"}, "WEBHOOK_MAX_ATTEMPTS must be between 1 and 20, not 0."),
     ({"DEBUG": "false"}, "Set the SECRET_KEY environment variable"),
     ({"DEBUG": "false", "SECRET_KEY": "too-short"}, "SECRET_KEY must be a random string"),
 ]

@@ -149,7 +149,11 @@ def test_it_resets_a_forgotten_password_by_email(client, cast, mailoutbox):
 
     cast.rep.refresh_from_db()
     assert cast.rep.check_password(NEW_PASSWORD)
-    assert client.login(username="rep", password=NEW_PASSWORD)
+    # Signing in with it through the login page works.
+    signed_in = Client()
+    response = signed_in.post(reverse("login"), {"username": "rep", "password": NEW_PASSWORD})
+    assert response.status_code == 302
+    assert signed_in.session[SESSION_KEY] == str(cast.rep.pk)
 
 
 def test_a_reset_link_works_only_once(client, cast, mailoutbox):

@@ -2,8 +2,7 @@
 approval still succeeds and answers promptly; the notifications wait in the outbox, and the
 sweep delivers them once a broker is back.
 
-The Celery app reads its broker URL when it first builds a producer pool and keeps that pool,
-so pointing it elsewhere means changing the setting *and* dropping the cached pools.
+The `broker` fixture (tests/accounts/conftest.py) points the Celery app at a closed port.
 """
 
 import datetime as dt
@@ -19,42 +18,15 @@ from accounts.models import Notification
 from budgets.models import LedgerEntry
 from config.celery import app as celery_app
 from requests_app.models import Funding, Status
+from tests.accounts.conftest import CLOSED_PORT
 from tests.conftest import make_user
 from tests.requests_app.conftest import Builder
 
-CLOSED_PORT = "redis://127.0.0.1:1/0"
 # A generous bound, printed measurement for the record. Publishing used to retry a refused
 # connection with backoff for over 6 s before giving up; now it answers well under a second.
 PROMPT_SECONDS = 5
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _drop_broker_pools():
-    """Forget the pools made for the previous broker URL, so the next publish builds new ones
-    from the current setting. (Not closed: kombu keeps pools per URL and hands the same one
-    back when the URL returns.)"""
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
-@pytest.fixture
-def broker(monkeypatch):
-    """Switch the Celery app's broker: `broker.down()`, `broker.back()`."""
-    original = celery_app.conf.broker_url
-
-    class Broker:
-        def down(self):
-            monkeypatch.setitem(celery_app.conf, "broker_url", CLOSED_PORT)
-            _drop_broker_pools()
-
-        def back(self):
-            monkeypatch.setitem(celery_app.conf, "broker_url", original)
-            _drop_broker_pools()
-
-    yield Broker()
-    monkeypatch.setitem(celery_app.conf, "broker_url", original)
-    _drop_broker_pools()
 
 
 @pytest.fixture
