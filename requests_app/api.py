@@ -207,7 +207,8 @@ class RequestComments(_OfRequest):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
-        request=CommentWriteSerializer, responses={201: CommentSerializer, 403: FORBIDDEN, 409: CONFLICT}
+        request=CommentWriteSerializer,
+        responses={201: CommentSerializer, 403: FORBIDDEN, 409: CONFLICT},
     )
     def post(self, request, pk):
         fr = self.the_request()
@@ -247,7 +248,9 @@ class RequestDeals(_OfRequest):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=DealSerializer, responses={201: DealSerializer, 403: FORBIDDEN, 409: CONFLICT})
+    @extend_schema(
+        request=DealSerializer, responses={201: DealSerializer, 403: FORBIDDEN, 409: CONFLICT}
+    )
     def post(self, request, pk):
         fr = self.the_request()
         body = DealSerializer(data=request.data)
