@@ -98,6 +98,16 @@ class User(AbstractUser):
     def is_head_of_product(self):
         return self.role == Role.HEAD_OF_PRODUCT
 
+    def sees_reporting_line_of(self, other):
+        """Who reports to whom: the Head of Sales (who runs every team) and admins (who set
+        teams up) see it for everyone; others for themselves, their manager, their own reports
+        and their teammates. A sales manager's team name is on every page anyway."""
+        if self.role in (Role.HEAD_OF_SALES, Role.ADMIN) or self.pk == other.pk:
+            return True
+        if other.manager_id is not None and other.manager_id in (self.pk, self.manager_id):
+            return True
+        return other.pk == self.manager_id
+
     @property
     def team_label(self):
         """How a sales manager's team is named on pages."""

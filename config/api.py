@@ -1,28 +1,45 @@
 """/api/v1/: the JSON API. Views are thin; the services decide (see each app's api.py)."""
 
 from django.contrib.auth import authenticate
+from django.db.models import Q
 from django.urls import path
 from drf_spectacular.utils import extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
+from accounts import api as account_api
 from budgets.models import Quarter
-from budgets.services import quarter_from_slug
+from budgets.services import quarter_current, quarter_from_slug
 from config.errors import DomainError, NotFound
-from meetings import services as meeting_services
+from config.listing import filter_flag, flag_parameter
+from config.openapi import UNAUTHENTICATED
+from meetings import api as meeting_api
 from requests_app import api as request_api
 
 
 def handle_exception(exc, context):
-    """Domain errors become JSON with their status and numbers; DRF handles the rest."""
+    """Domain errors become JSON with their status and numbers; DRF handles the rest. Every
+    refusal carries `detail` and `code` (config.openapi.ErrorSerializer); bad input names its
+    field with a list of messages, as DRF's own field errors do."""
     if isinstance(exc, DomainError):
-        return Response(exc.as_dict(), status=exc.status)
-    return exception_handler(exc, context)
+        body = exc.as_dict()
+        if exc.status == 400 and isinstance(exc.details.get("field"), str):
+            body.setdefault(exc.details["field"], [exc.message])
+        return Response(body, status=exc.status)
+    response = exception_handler(exc, context)
+    if (
+        response is not None
+        and isinstance(exc, APIException)
+        and isinstance(response.data, dict)
+        and set(response.data) == {"detail"}
+    ):
+        response.data["code"] = exc.get_codes() if isinstance(exc.detail, str) else exc.default_code
+    return response
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -40,6 +57,7 @@ class TokenView(APIView):
         request=CredentialsSerializer,
         responses={
             200: inline_serializer("TokenOut", {"token": serializers.CharField()}),
+            401: UNAUTHENTICATED,
             429: inline_serializer(
                 "LockedOut",
                 {
@@ -62,7 +80,7 @@ class TokenView(APIView):
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 401: UNAUTHENTICATED})
     def delete(self, request):
         if not request.user.is_authenticated:
             raise AuthenticationFailed("Sign in first.")
@@ -99,11 +117,14 @@ class Me(APIView):
 
 def _budget(quarter, *, ledger=False):
     b = quarter.budget
+    state = quarter.state()
     data = {
         "quarter": quarter.slug,
         "label": quarter.label,
         "start": quarter.start_date,
         "end": quarter.end_date,
+        "state": state,
+        "current": state == "current",
         "closed": quarter.is_closed,
         "capacity": b.capacity,
         "percentage": b.percentage,
@@ -131,12 +152,20 @@ def _budget(quarter, *, ledger=False):
 
 
 class Quarters(APIView):
+    """Every quarter with its budget, oldest first; ?current=true gives just the current one
+    (the quarter today falls in), which integrations escalate into."""
+
     @extend_schema(
         operation_id="quarters_list",
+        parameters=[flag_parameter("current", "Only the current quarter (true) or the others.")],
         responses=inline_serializer("Quarters", {"results": serializers.ListField()}),
     )
     def get(self, request):
-        return Response({"results": [_budget(q) for q in Quarter.objects.select_related("budget")]})
+        quarters = Quarter.objects.select_related("budget")
+        if "current" in request.query_params:
+            current = quarter_current()  # made on first use, as the pages do
+            quarters = filter_flag(quarters, request.query_params, "current", Q(pk=current.pk))
+        return Response({"results": [_budget(q) for q in quarters]})
 
 
 class QuarterDetail(APIView):
@@ -150,22 +179,6 @@ class QuarterDetail(APIView):
         return Response(_budget(quarter, ledger=True))
 
 
-class MeetingAgenda(APIView):
-    """The agenda built from live data, or as it was emailed (`agenda_sent`)."""
-
-    @extend_schema(responses=inline_serializer("Agenda", {"agenda": serializers.DictField()}))
-    def get(self, request, pk):
-        meeting = meeting_services.meeting_get_for_user(request.user, pk)
-        return Response(
-            {
-                "meeting": meeting.pk,
-                "starts_at": meeting.starts_at,
-                "agenda": meeting_services.build_agenda(meeting),
-                "agenda_sent": meeting.agenda_sent,
-            }
-        )
-
-
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("me/", Me.as_view(), name="api-me"),
@@ -176,6 +189,12 @@ urlpatterns = [
     path(
         "requests/<int:pk>/events/", request_api.RequestEvents.as_view(), name="api-request-events"
     ),
+    path(
+        "requests/<int:pk>/comments/",
+        request_api.RequestComments.as_view(),
+        name="api-request-comments",
+    ),
+    path("requests/<int:pk>/deals/", request_api.RequestDeals.as_view(), name="api-request-deals"),
     path(
         "requests/<int:pk>/<str:action>/",
         request_api.RequestAction.as_view(),
@@ -188,7 +207,29 @@ urlpatterns = [
     path("inbox/", request_api.Inbox.as_view(), name="api-inbox"),
     path("inbox/ranking/", request_api.InboxRanking.as_view(), name="api-inbox-ranking"),
     path("roadmap/", request_api.Roadmap.as_view(), name="api-roadmap"),
-    path("meetings/<int:pk>/agenda/", MeetingAgenda.as_view(), name="api-meeting-agenda"),
+    path("themes/", request_api.Themes.as_view(), name="api-themes"),
+    path("themes/<int:pk>/", request_api.ThemeDetail.as_view(), name="api-theme"),
+    path("users/", account_api.Users.as_view(), name="api-users"),
+    path("meetings/", meeting_api.Meetings.as_view(), name="api-meetings"),
+    path("meetings/<int:pk>/", meeting_api.MeetingDetail.as_view(), name="api-meeting"),
+    path(
+        "meetings/<int:pk>/agenda/", meeting_api.MeetingAgenda.as_view(), name="api-meeting-agenda"
+    ),
+    path(
+        "meetings/<int:pk>/decisions/",
+        meeting_api.MeetingDecisions.as_view(),
+        name="api-meeting-decisions",
+    ),
+    path(
+        "meetings/<int:pk>/actions/",
+        meeting_api.MeetingActions.as_view(),
+        name="api-meeting-actions",
+    ),
+    path(
+        "meetings/<int:pk>/actions/<int:item_id>/",
+        meeting_api.MeetingActionDetail.as_view(),
+        name="api-meeting-action",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

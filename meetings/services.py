@@ -9,7 +9,7 @@ from accounts.models import Role
 from budgets.fiscal import FiscalQuarter
 from budgets.models import Budget, LedgerEntry
 from budgets.services import quarter_get_or_create
-from config.errors import InvalidInput, NotAllowed, NotFound
+from config.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from requests_app import services as request_services
 from requests_app.models import AuditEvent, Deal, FeatureRequest, Status
 
@@ -275,7 +275,14 @@ def meeting_decide(*, meeting, fr, actor, action, reason="", quarter_slug=""):
     """Approve, defer or decline from the meeting page: the review queue's own services,
     plus a line in the meeting's minutes, in one transaction."""
     if action not in MEETING_MOVES:
-        raise InvalidInput(f"From the meeting you can {', '.join(sorted(MEETING_MOVES))}.")
+        raise InvalidInput(
+            f"From the meeting you can {', '.join(sorted(MEETING_MOVES))}.", field="action"
+        )
+    if meeting.is_past:
+        # Its minutes are what was decided while it ran (and may have been emailed already).
+        raise DomainError(
+            "This meeting is over; decide from the review queue or in the next meeting."
+        )
     with transaction.atomic():
         kwargs = {"fr": fr, "actor": actor}
         if action in ("defer", "decline"):
@@ -315,9 +322,14 @@ def action_item_add(*, meeting, actor, title, owner, due_date):
     )
 
 
-def action_item_toggle(*, item, actor):
+def action_item_set_done(*, item, actor, done):
     if not (is_head(actor) or item.owner_id == actor.pk):
         raise NotAllowed("The owner or one of the heads marks an action item done.")
-    item.done_at = None if item.done_at else timezone.now()
-    item.save(update_fields=["done_at"])
+    if done != item.done:
+        item.done_at = timezone.now() if done else None
+        item.save(update_fields=["done_at"])
     return item
+
+
+def action_item_toggle(*, item, actor):
+    return action_item_set_done(item=item, actor=actor, done=not item.done)

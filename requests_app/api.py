@@ -10,15 +10,29 @@ from rest_framework.views import APIView
 from accounts.models import Role, User
 from budgets.services import quarter_from_slug
 from config.errors import NotAllowed, NotFound
+from config.listing import (
+    OrderedList,
+    filter_flag,
+    flag_parameter,
+    ordering_parameter,
+    search_text,
+    text_parameter,
+)
+from config.openapi import CONFLICT, FORBIDDEN, NOT_FOUND
 
 from . import services
-from .models import AuditEvent, FeatureRequest, Status
+from .models import AuditEvent, Comment, Deal, FeatureRequest, ProductTheme, Stage, Status
 from .serializers import (
     ActionSerializer,
+    CommentSerializer,
+    CommentWriteSerializer,
+    DealSerializer,
     EventSerializer,
     FeatureRequestSerializer,
     RankingSerializer,
     RequestWriteSerializer,
+    ThemeSerializer,
+    ThemeWriteSerializer,
 )
 
 
@@ -35,11 +49,15 @@ def _quarter(slug):
     return quarter
 
 
-class RequestList(generics.ListCreateAPIView):
+class RequestList(OrderedList, generics.ListCreateAPIView):
     """Requests the caller may see; ?status=, ?quarter=FY2027Q1, ?q= and ?ordering=."""
 
     serializer_class = FeatureRequestSerializer
-    ORDERINGS = {"created_at", "-created_at", "title", "-title", "queue_rank", "inbox_rank"}
+    orderings = {
+        key: (key, "-id")
+        for key in ("-created_at", "created_at", "title", "-title", "queue_rank", "inbox_rank")
+    }
+    default_ordering = "-created_at"
 
     def get_queryset(self):
         qs = services.with_list_data(services.requests_visible_to(self.request.user))
@@ -51,13 +69,26 @@ class RequestList(generics.ListCreateAPIView):
         if params.get("quarter"):
             quarter = quarter_from_slug(params["quarter"])
             qs = qs.filter(target_quarter=quarter) if quarter else qs.none()
-        text = params.get("q", "").replace("\x00", "")
+        text = search_text(params)
         if text:
             qs = qs.filter(Q(title__icontains=text) | Q(problem__icontains=text))
-        ordering = params.get("ordering", "-created_at")
-        return qs.order_by(ordering if ordering in self.ORDERINGS else "-created_at", "-id")
+        return self.ordered(qs)
 
-    @extend_schema(request=RequestWriteSerializer, responses={201: FeatureRequestSerializer})
+    @extend_schema(
+        parameters=[
+            text_parameter("status", "Only requests in this state.", enum=Status.values),
+            text_parameter("quarter", "Only requests targeting this quarter, e.g. FY2027Q1."),
+            text_parameter("q", "Words in the title or the problem."),
+            ordering_parameter(orderings, default_ordering),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=RequestWriteSerializer,
+        responses={201: FeatureRequestSerializer, 403: FORBIDDEN},
+    )
     def post(self, request):
         data = RequestWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -74,7 +105,10 @@ class RequestDetail(APIView):
     def get(self, request, pk):
         return Response(FeatureRequestSerializer(_visible(request, pk)).data)
 
-    @extend_schema(request=RequestWriteSerializer, responses=FeatureRequestSerializer)
+    @extend_schema(
+        request=RequestWriteSerializer,
+        responses={200: FeatureRequestSerializer, 403: FORBIDDEN, 409: CONFLICT},
+    )
     def patch(self, request, pk):
         fr = _visible(request, pk)
         data = RequestWriteSerializer(data=request.data, partial=True)
@@ -95,7 +129,7 @@ class RequestAction(APIView):
     @extend_schema(
         operation_id="requests_action",
         request=ActionSerializer,
-        responses=FeatureRequestSerializer,
+        responses={200: FeatureRequestSerializer, 403: FORBIDDEN, 409: CONFLICT},
     )
     def post(self, request, pk, action):
         if action not in ACTIONS:
@@ -134,16 +168,95 @@ class RequestAction(APIView):
         return Response(FeatureRequestSerializer(_visible(request, pk)).data)
 
 
-class RequestEvents(generics.ListAPIView):
-    serializer_class = EventSerializer
+class _OfRequest(OrderedList, generics.ListAPIView):
+    """Rows that belong to one request, paginated; 404 unless the caller may open the request,
+    as its page answers."""
+
+    def the_request(self):
+        return services.request_get_for_user(self.request.user, self.kwargs["pk"])
 
     def get_queryset(self):
-        fr = services.request_get_for_user(self.request.user, self.kwargs["pk"])
-        return (
-            AuditEvent.objects.filter(request=fr)
-            .select_related("actor")
-            .order_by("created_at", "id")
-        )
+        return self.ordered(self.rows(self.the_request()))
+
+
+class RequestEvents(_OfRequest):
+    serializer_class = EventSerializer
+    orderings = {"created_at": ("created_at", "id"), "-created_at": ("-created_at", "-id")}
+    default_ordering = "created_at"
+
+    def rows(self, fr):
+        return AuditEvent.objects.filter(request=fr).select_related("actor")
+
+    @extend_schema(parameters=[ordering_parameter(orderings, default_ordering)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class RequestComments(_OfRequest):
+    """The request's comments, oldest first; sales and product roles add one, as on its page."""
+
+    serializer_class = CommentSerializer
+    orderings = RequestEvents.orderings
+    default_ordering = "created_at"
+
+    def rows(self, fr):
+        return Comment.objects.filter(request=fr).select_related("author")
+
+    @extend_schema(parameters=[ordering_parameter(orderings, default_ordering)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=CommentWriteSerializer,
+        responses={201: CommentSerializer, 403: FORBIDDEN, 409: CONFLICT},
+    )
+    def post(self, request, pk):
+        fr = self.the_request()
+        body = CommentWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        comment = services.comment_add(fr=fr, actor=request.user, body=body.validated_data["body"])
+        return Response(CommentSerializer(comment).data, status=201)
+
+
+class RequestDeals(_OfRequest):
+    """The customers' deals behind the request; ?stage=. Attach one as the page's deal form
+    does: the author while it is editable, any rep once it is escalated."""
+
+    serializer_class = DealSerializer
+    orderings = {
+        "-amount": ("-amount", "id"),
+        "amount": ("amount", "id"),
+        "expected_close_date": ("expected_close_date", "id"),
+        "-expected_close_date": ("-expected_close_date", "-id"),
+        "created_at": ("created_at", "id"),
+    }
+    default_ordering = "-amount"
+
+    def rows(self, fr):
+        qs = Deal.objects.filter(request=fr).select_related("owner")
+        stage = self.request.query_params.get("stage")
+        if stage:
+            qs = qs.filter(stage=stage) if stage in Stage.values else qs.none()
+        return qs
+
+    @extend_schema(
+        parameters=[
+            text_parameter("stage", "Only deals at this stage.", enum=Stage.values),
+            ordering_parameter(orderings, default_ordering),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=DealSerializer, responses={201: DealSerializer, 403: FORBIDDEN, 409: CONFLICT}
+    )
+    def post(self, request, pk):
+        fr = self.the_request()
+        body = DealSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        deal = services.deal_add(fr=fr, actor=request.user, data=body.validated_data)
+        return Response(DealSerializer(deal).data, status=201)
 
 
 def _queue_payload(quarter):
@@ -185,7 +298,7 @@ QUEUE_SCHEMA = inline_serializer(
 class QueueDetail(APIView):
     """A quarter's sales queue in rank order, with running totals and the cut line."""
 
-    @extend_schema(responses=QUEUE_SCHEMA)
+    @extend_schema(responses={200: QUEUE_SCHEMA, 403: FORBIDDEN})
     def get(self, request, slug):
         if not (request.user.is_sales or request.user.is_product):
             raise NotAllowed("The sales queue is for sales and product roles.")
@@ -195,7 +308,10 @@ class QueueDetail(APIView):
 class QueueRanking(APIView):
     """PUT the full new order with the order you saw; 409 if the queue changed meanwhile."""
 
-    @extend_schema(request=RankingSerializer, responses=QUEUE_SCHEMA)
+    @extend_schema(
+        request=RankingSerializer,
+        responses={200: QUEUE_SCHEMA, 403: FORBIDDEN, 409: CONFLICT},
+    )
     def put(self, request, slug):
         quarter = _quarter(slug)
         body = RankingSerializer(data=request.data)
@@ -221,7 +337,12 @@ def _inbox_managers(user, team=None):
 class Inbox(APIView):
     """Submitted requests per team in the manager's rank order."""
 
-    @extend_schema(responses=inline_serializer("Inbox", {"teams": serializers.ListField()}))
+    @extend_schema(
+        responses={
+            200: inline_serializer("Inbox", {"teams": serializers.ListField()}),
+            403: FORBIDDEN,
+        }
+    )
     def get(self, request):
         managers = _inbox_managers(request.user)
         submitted = list(
@@ -250,13 +371,18 @@ class Inbox(APIView):
 class InboxRanking(APIView):
     @extend_schema(
         request=RankingSerializer,
-        responses=inline_serializer(
-            "InboxOrder",
-            {
-                "team": serializers.IntegerField(),
-                "order": serializers.ListField(child=serializers.IntegerField()),
-            },
-        ),
+        responses={
+            200: inline_serializer(
+                "InboxOrder",
+                {
+                    "team": serializers.IntegerField(),
+                    "order": serializers.ListField(child=serializers.IntegerField()),
+                },
+            ),
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: CONFLICT,
+        },
     )
     def put(self, request):
         body = RankingSerializer(data=request.data)
@@ -292,3 +418,61 @@ class Roadmap(APIView):
                 ]
             }
         )
+
+
+# --- Product themes --------------------------------------------------------------------------
+
+
+def _theme(pk):
+    theme = ProductTheme.objects.filter(pk=pk).first()
+    if theme is None:
+        raise NotFound("No such theme.")
+    return theme
+
+
+class Themes(OrderedList, generics.ListAPIView):
+    """The long-term product themes a request can be tied to (everyone signed in picks from
+    them); ?active=, ?q=. Product roles add them, as on the themes page."""
+
+    serializer_class = ThemeSerializer
+    orderings = {"name": ("name", "id"), "-name": ("-name", "-id")}
+    default_ordering = "name"
+
+    def get_queryset(self):
+        params = self.request.query_params
+        qs = filter_flag(ProductTheme.objects.all(), params, "active", Q(is_active=True))
+        text = search_text(params)
+        if text:
+            qs = qs.filter(Q(name__icontains=text) | Q(description__icontains=text))
+        return self.ordered(qs)
+
+    @extend_schema(
+        parameters=[
+            flag_parameter("active", "Only themes requests may be tied to now (or retired)."),
+            text_parameter("q", "Words in the name or the description."),
+            ordering_parameter(orderings, default_ordering),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=ThemeWriteSerializer, responses={201: ThemeSerializer, 403: FORBIDDEN})
+    def post(self, request):
+        body = ThemeWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        theme = services.theme_change(actor=request.user, changes=body.validated_data)
+        return Response(ThemeSerializer(theme).data, status=201)
+
+
+class ThemeDetail(APIView):
+    @extend_schema(responses=ThemeSerializer)
+    def get(self, request, pk):
+        return Response(ThemeSerializer(_theme(pk)).data)
+
+    @extend_schema(request=ThemeWriteSerializer, responses={200: ThemeSerializer, 403: FORBIDDEN})
+    def patch(self, request, pk):
+        theme = _theme(pk)
+        body = ThemeWriteSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        theme = services.theme_change(actor=request.user, theme=theme, changes=body.validated_data)
+        return Response(ThemeSerializer(theme).data)

@@ -8,7 +8,16 @@ from rest_framework import serializers
 from budgets.services import MAX_POINTS
 
 from .forms import MAX_ARR
-from .models import AuditEvent, Currency, Deal, FeatureRequest, Importance, ProductTheme, Stage
+from .models import (
+    AuditEvent,
+    Comment,
+    Currency,
+    Deal,
+    FeatureRequest,
+    Importance,
+    ProductTheme,
+    Stage,
+)
 
 
 class DealSerializer(serializers.ModelSerializer):
@@ -17,6 +26,7 @@ class DealSerializer(serializers.ModelSerializer):
     )
     currency = serializers.ChoiceField(choices=Currency.choices)
     stage = serializers.ChoiceField(choices=Stage.choices, default=Stage.QUALIFIED)
+    owner = serializers.CharField(source="owner.username", read_only=True)
 
     class Meta:
         model = Deal
@@ -28,8 +38,10 @@ class DealSerializer(serializers.ModelSerializer):
             "stage",
             "expected_close_date",
             "crm_ref",
+            "owner",
+            "created_at",
         ]
-        read_only_fields = ["id"]
+        read_only_fields = ["id", "owner", "created_at"]
 
     def validate_account_name(self, value):
         name = " ".join(value.split())
@@ -138,3 +150,32 @@ class EventSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True)
+    author_name = serializers.CharField(source="author.display_name", read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "author_name", "body", "created_at"]
+        read_only_fields = fields
+
+
+class CommentWriteSerializer(serializers.Serializer):
+    # Shape only: requests_app.services.comment_add says what a comment may be.
+    body = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class ThemeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProductTheme
+        fields = ["id", "name", "description", "is_active"]
+        read_only_fields = fields
+
+
+class ThemeWriteSerializer(serializers.Serializer):
+    # Shape only: requests_app.services.theme_save names and checks the theme.
+    name = serializers.CharField(allow_blank=True, max_length=1000)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=20_000)
+    is_active = serializers.BooleanField(required=False)

@@ -10,7 +10,7 @@ managers' user rows (by id) that stand for team inboxes, then the requests (by i
 
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Max, Prefetch, Q, When
 from django.utils import timezone
 
@@ -716,10 +716,17 @@ def follow_toggle(*, fr, actor):
     return True
 
 
+THEMES_ARE_PRODUCTS = "Product themes are managed by product roles."
+
+
+def can_manage_themes(user):
+    return user.is_product
+
+
 def theme_save(*, actor, name, description="", theme=None):
     """Product roles keep the list of long-term product themes."""
-    if not actor.is_product:
-        raise NotAllowed("Product themes are managed by product roles.")
+    if not can_manage_themes(actor):
+        raise NotAllowed(THEMES_ARE_PRODUCTS)
     from .models import ProductTheme
 
     name = " ".join((name or "").split())
@@ -730,21 +737,45 @@ def theme_save(*, actor, name, description="", theme=None):
     clash = ProductTheme.objects.filter(name__iexact=name)
     if theme is not None:
         clash = clash.exclude(pk=theme.pk)
+    taken = InvalidInput(f"A theme called “{name}” already exists.", field="name")
     if clash.exists():
-        raise InvalidInput(f"A theme called “{name}” already exists.", field="name")
-    if theme is None:
-        return ProductTheme.objects.create(name=name, description=description.strip())
-    theme.name, theme.description = name, description.strip()
-    theme.save(update_fields=["name", "description"])
-    return theme
+        raise taken
+    try:
+        # Two people naming a theme the same at the same moment: the unique name decides.
+        with transaction.atomic():
+            if theme is None:
+                return ProductTheme.objects.create(name=name, description=description.strip())
+            theme.name, theme.description = name, description.strip()
+            theme.save(update_fields=["name", "description"])
+            return theme
+    except IntegrityError:
+        raise taken from None
 
 
 def theme_set_active(*, actor, theme, active):
-    if not actor.is_product:
-        raise NotAllowed("Product themes are managed by product roles.")
+    if not can_manage_themes(actor):
+        raise NotAllowed(THEMES_ARE_PRODUCTS)
     theme.is_active = bool(active)
     theme.save(update_fields=["is_active"])
     return theme
+
+
+def theme_change(*, actor, changes, theme=None):
+    """Create a theme (theme=None) or change one: `changes` holds any of name, description and
+    is_active; a rename and a retirement are saved together or not at all."""
+    if not can_manage_themes(actor):
+        raise NotAllowed(THEMES_ARE_PRODUCTS)
+    with transaction.atomic():
+        if theme is None or {"name", "description"} & set(changes):
+            theme = theme_save(
+                actor=actor,
+                name=changes.get("name", theme.name if theme else ""),
+                description=changes.get("description", theme.description if theme else ""),
+                theme=theme,
+            )
+        if "is_active" in changes:
+            theme = theme_set_active(actor=actor, theme=theme, active=changes["is_active"])
+        return theme
 
 
 # --- Product decisions (review queue) ------------------------------------------------------

@@ -537,8 +537,8 @@ def queue(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def themes(request):
-    if not request.user.is_product:
-        return _forbidden(request, NotAllowed("Product themes are managed by product roles."))
+    if not services.can_manage_themes(request.user):
+        return _forbidden(request, NotAllowed(services.THEMES_ARE_PRODUCTS))
     status = 200
     if request.method == "POST":
         try:

@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import Notification
 from budgets.models import LedgerEntry
-from requests_app.models import AuditEvent
+from meetings.models import ActionItem, Decision
+from requests_app.models import AuditEvent, Comment, Deal, ProductTheme
 from tests.requests_app.conftest import Builder, snapshot
 
 API = "/api/v1"
@@ -95,6 +96,32 @@ def db_state():
     state["notifications"] = list(
         Notification.objects.order_by("pk").values_list(
             "user_id", "request_id", "verb", "subject", "body", "daily"
+        )
+    )
+    return state
+
+
+def api_state():
+    """db_state() plus what the endpoints beyond a request's moves write: comments, deals,
+    themes, the meetings' decisions and action items."""
+    state = db_state()
+    state["comment_rows"] = list(
+        Comment.objects.order_by("pk").values_list("request_id", "author_id", "body")
+    )
+    state["deal_rows"] = list(
+        Deal.objects.order_by("pk").values_list(
+            "request_id", "owner_id", "account_name", "amount", "currency", "stage"
+        )
+    )
+    state["themes"] = list(
+        ProductTheme.objects.order_by("pk").values_list("name", "description", "is_active")
+    )
+    state["decisions"] = list(
+        Decision.objects.order_by("pk").values_list("meeting_id", "request_id", "action")
+    )
+    state["action_items"] = list(
+        ActionItem.objects.order_by("pk").values_list(
+            "meeting_id", "title", "owner_id", "due_date", "done_at"
         )
     )
     return state

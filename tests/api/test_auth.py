@@ -1,6 +1,7 @@
 """Token authentication: a token for the right credentials, 401 otherwise, revocable; and
 every endpoint answers 401 to a caller without credentials."""
 
+import datetime as dt
 import json
 
 import pytest
@@ -9,11 +10,12 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from config import api as api_module
-from meetings.models import MeetingSeries
+from meetings.models import ActionItem, MeetingSeries
 from meetings.services import meetings_schedule
+from requests_app.models import ProductTheme
 from tests.requests_app.conftest import snapshot
 
-from .conftest import API
+from .conftest import API, api_state
 
 PASSWORD = "pw-for-tests-1"  # tests/conftest.py's make_user
 
@@ -80,7 +82,10 @@ def test_wrong_credentials_answer_401_and_make_no_token(cast, username, password
     assert response.status_code in (400, 401)
     if password:
         assert response.status_code == 401
-        assert response.json() == {"detail": "Wrong username or password."}
+        assert response.json() == {
+            "detail": "Wrong username or password.",
+            "code": "authentication_failed",
+        }
     assert not Token.objects.exists()
 
 
@@ -194,6 +199,22 @@ ENDPOINTS = [
     ("PUT", "api-inbox-ranking", "inbox/ranking/"),
     ("GET", "api-roadmap", "roadmap/"),
     ("GET", "api-meeting-agenda", "meetings/{meeting}/agenda/"),
+    ("GET", "api-request-comments", "requests/{fr}/comments/"),
+    ("POST", "api-request-comments", "requests/{fr}/comments/"),
+    ("GET", "api-request-deals", "requests/{fr}/deals/"),
+    ("POST", "api-request-deals", "requests/{fr}/deals/"),
+    ("GET", "api-users", "users/"),
+    ("GET", "api-themes", "themes/"),
+    ("POST", "api-themes", "themes/"),
+    ("GET", "api-theme", "themes/{theme}/"),
+    ("PATCH", "api-theme", "themes/{theme}/"),
+    ("GET", "api-meetings", "meetings/"),
+    ("GET", "api-meeting", "meetings/{meeting}/"),
+    ("GET", "api-meeting-decisions", "meetings/{meeting}/decisions/"),
+    ("POST", "api-meeting-decisions", "meetings/{meeting}/decisions/"),
+    ("GET", "api-meeting-actions", "meetings/{meeting}/actions/"),
+    ("POST", "api-meeting-actions", "meetings/{meeting}/actions/"),
+    ("PATCH", "api-meeting-action", "meetings/{meeting}/actions/{item}/"),
     ("DELETE", "api-token", "auth/token/"),
 ] + [("POST", "api-request-action", f"requests/{{fr}}/{action}/") for action in (
     "submit", "return", "reject", "escalate", "withdraw", "merge", "reopen", "approve",
@@ -212,13 +233,33 @@ def scene(cast, build, funded):
     fr = build.escalated(estimate=5)
     series = MeetingSeries.objects.create()
     [meeting, *_] = meetings_schedule(series)
-    return {"fr": fr.pk, "quarter": funded.slug, "meeting": meeting.pk}
+    item = ActionItem.objects.create(
+        meeting=meeting,
+        title="Call Globex",
+        owner=cast.rep,
+        due_date=meeting.starts_at.date(),
+        created_by=cast.hos,
+    )
+    theme = ProductTheme.objects.create(name="Platform")
+    return {
+        "fr": fr.pk,
+        "quarter": funded.slug,
+        "meeting": meeting.pk,
+        "item": item.pk,
+        "theme": theme.pk,
+        "owner": cast.rep.pk,
+    }
 
 
 @pytest.mark.parametrize("method, name, path", ENDPOINTS, ids=[f"{m} {p}" for m, _, p in ENDPOINTS])
 def test_no_credentials_answers_401_and_changes_nothing(scene, method, name, path):
     body = {"reason": "x", "estimate": 3, "seen": [], "order": [], "title": "t", "problem": "p"}
-    before = snapshot()
+    # What the other endpoints read: a comment, a deal, a theme, a decision, an action item.
+    body |= {"body": "b", "account_name": "Acme", "amount": "1", "currency": "USD"}
+    body |= {"expected_close_date": str(dt.date.today()), "name": "Theme", "is_active": False}
+    body |= {"request": scene["fr"], "action": "approve", "owner": scene["owner"]}
+    body |= {"due_date": str(dt.date.today()), "done": True}
+    before = api_state()
 
     response = APIClient().generic(
         method,
@@ -229,4 +270,4 @@ def test_no_credentials_answers_401_and_changes_nothing(scene, method, name, pat
 
     assert response.status_code == 401, response.content
     assert response.json()["detail"]
-    assert snapshot() == before
+    assert api_state() == before

@@ -8,9 +8,13 @@ import json
 import pytest
 from django.utils import timezone
 
+from meetings.models import ActionItem, MeetingSeries
+from meetings.services import meetings_schedule
+from requests_app.models import ProductTheme
+from tests.conftest import make_user
 from tests.requests_app.conftest import snapshot
 
-from .conftest import API
+from .conftest import API, api_state
 
 pytestmark = pytest.mark.django_db
 
@@ -36,11 +40,23 @@ GARBAGE = [
 
 @pytest.fixture
 def scene(build, cast, funded):
+    series = MeetingSeries.objects.create(time_zone="UTC")
+    series.extra_attendees.set([cast.pm])
+    [meeting, *_] = meetings_schedule(series)
     return {
         "submitted": build.submitted().pk,
         "escalated": build.escalated(estimate=5).pk,
         "draft": build.draft().pk,
         "quarter": funded.slug,
+        "meeting": meeting.pk,
+        "item": ActionItem.objects.create(
+            meeting=meeting,
+            title="Call Globex",
+            owner=cast.pm,
+            due_date=meeting.starts_at.date(),
+            created_by=cast.hos,
+        ).pk,
+        "theme": ProductTheme.objects.create(name="Platform").pk,
     }
 
 
@@ -57,6 +73,13 @@ WRITES = [
     ("hos", "PUT", "queues/{quarter}/ranking/"),
     ("manager", "PUT", "inbox/ranking/"),
     (None, "POST", "auth/token/"),
+    ("pm", "POST", "requests/{escalated}/comments/"),
+    ("rep", "POST", "requests/{draft}/deals/"),
+    ("pm", "POST", "themes/"),
+    ("hop", "PATCH", "themes/{theme}/"),
+    ("hop", "POST", "meetings/{meeting}/decisions/"),
+    ("pm", "POST", "meetings/{meeting}/actions/"),
+    ("pm", "PATCH", "meetings/{meeting}/actions/{item}/"),
 ]
 
 
@@ -69,25 +92,25 @@ def send(api, cast, who, method, url, body, content_type):
 @pytest.mark.parametrize("body, content_type", GARBAGE, ids=range(len(GARBAGE)))
 @pytest.mark.parametrize("who, method, path", WRITES, ids=[f"{m} {p}" for _, m, p in WRITES])
 def test_garbage_bodies_answer_400_or_415(api, cast, scene, who, method, path, body, content_type):
-    before = snapshot()
+    before = api_state()
 
     response = send(api, cast, who, method, path.format(**scene), body, content_type)
 
     expected = 415 if content_type != "application/json" else 400
     assert response.status_code == expected, response.content[:300]
     assert response.json()
-    assert snapshot() == before
+    assert api_state() == before
 
 
 @pytest.mark.parametrize("who, method, path", WRITES, ids=[f"{m} {p}" for _, m, p in WRITES])
 def test_a_body_over_the_upload_limit_answers_400(api, cast, scene, who, method, path):
-    before = snapshot()
+    before = api_state()
     body = json.dumps({"title": "x" * 3_000_000, "reason": "x" * 3_000_000})
 
     response = send(api, cast, who, method, path.format(**scene), body, "application/json")
 
     assert response.status_code == 400
-    assert snapshot() == before
+    assert api_state() == before
 
 
 def deal(**overrides):
@@ -232,6 +255,13 @@ def test_wrong_types_for_a_move_answer_400(api, cast, scene, who, action, which,
         "requests/-1/",
         "meetings/0/agenda/",
         "meetings/99999999999999999999999999/agenda/",
+        "meetings/0/",
+        "meetings/99999999999999999999999999/decisions/",
+        "meetings/0/actions/",
+        "requests/0/comments/",
+        "requests/99999999999999999999999999/deals/",
+        "themes/0/",
+        "themes/99999999999999999999999999/",
         "queues/nonsense/",
         "quarters/nonsense/",
         "no-such-endpoint/",
@@ -318,3 +348,122 @@ def test_ranking_with_huge_or_unknown_ids_is_refused(api, cast, build, scene):
 
     assert (stale.status_code, foreign.status_code, no_team.status_code) == (409, 400, 404)
     assert snapshot() == before
+
+
+# --- The endpoints beyond a request's moves: one field spoiled at a time ----------------------
+
+TOO_LONG = "x" * 5_001
+BAD_FIELDS = [
+    # (who, method, path, body, the field named)
+    ("pm", "POST", "requests/{escalated}/comments/", {"body": ""}, "body"),
+    ("pm", "POST", "requests/{escalated}/comments/", {"body": " \n\t "}, "body"),
+    ("pm", "POST", "requests/{escalated}/comments/", {"body": TOO_LONG}, "body"),
+    ("pm", "POST", "requests/{escalated}/comments/", {"body": ["a", "list"]}, "body"),
+    ("pm", "POST", "requests/{escalated}/comments/", {"body": None}, "body"),
+    ("pm", "POST", "requests/{escalated}/comments/", {"body": "nul\x00"}, "body"),
+    ("pm", "POST", "requests/{escalated}/comments/", {}, "body"),
+    ("rep", "POST", "requests/{draft}/deals/", deal(amount="-5"), "amount"),
+    ("rep", "POST", "requests/{draft}/deals/", deal(amount="NaN"), "amount"),
+    ("rep", "POST", "requests/{draft}/deals/", deal(currency="XYZ"), "currency"),
+    ("rep", "POST", "requests/{draft}/deals/", deal(stage="won-ish"), "stage"),
+    ("rep", "POST", "requests/{draft}/deals/", deal(account_name="  "), "account_name"),
+    ("rep", "POST", "requests/{draft}/deals/", deal(expected_close_date="1900-01-01"),
+     "expected_close_date"),
+    ("rep", "POST", "requests/{draft}/deals/", {"account_name": "Acme"}, "amount"),
+    ("pm", "POST", "themes/", {"name": ""}, "name"),
+    ("pm", "POST", "themes/", {"name": "   "}, "name"),
+    ("pm", "POST", "themes/", {"name": "n" * 81}, "name"),
+    ("pm", "POST", "themes/", {"name": "PLATFORM"}, "name"),  # taken, whatever the case
+    ("pm", "POST", "themes/", {"name": {"a": 1}}, "name"),
+    ("pm", "POST", "themes/", {"description": "no name"}, "name"),
+    ("pm", "POST", "themes/", {"name": "Ok", "is_active": "maybe"}, "is_active"),
+    ("hop", "PATCH", "themes/{theme}/", {"name": ""}, "name"),
+    ("hop", "PATCH", "themes/{theme}/", {"is_active": [True]}, "is_active"),
+    ("hop", "POST", "meetings/{meeting}/decisions/", {"request": "abc", "action": "approve"},
+     "request"),
+    ("hop", "POST", "meetings/{meeting}/decisions/", {"request": "{escalated}",
+     "action": "frobnicate"}, "action"),
+    ("hop", "POST", "meetings/{meeting}/decisions/", {"request": "{escalated}"}, "action"),
+    ("hop", "POST", "meetings/{meeting}/decisions/", {"request": "{escalated}",
+     "action": "defer", "quarter": "FY1999Q1", "reason": "later"}, "quarter"),
+    ("hop", "POST", "meetings/{meeting}/decisions/", {"request": "{escalated}",
+     "action": "decline", "reason": ["a"]}, "reason"),
+    ("pm", "POST", "meetings/{meeting}/actions/", {"title": "", "owner": "{owner}",
+     "due_date": today_plus(3)}, "title"),
+    ("pm", "POST", "meetings/{meeting}/actions/", {"title": "   ", "owner": "{owner}",
+     "due_date": today_plus(3)}, "title"),
+    ("pm", "POST", "meetings/{meeting}/actions/", {"title": "t" * 301, "owner": "{owner}",
+     "due_date": today_plus(3)}, "title"),
+    ("pm", "POST", "meetings/{meeting}/actions/", {"title": "Call", "owner": 10**30,
+     "due_date": today_plus(3)}, "owner"),
+    ("pm", "POST", "meetings/{meeting}/actions/", {"title": "Call", "owner": "{inactive}",
+     "due_date": today_plus(3)}, "owner"),
+    ("pm", "POST", "meetings/{meeting}/actions/", {"title": "Call", "owner": "{owner}",
+     "due_date": "tomorrow"}, "due_date"),
+    ("pm", "POST", "meetings/{meeting}/actions/", {"title": "Call", "owner": "{owner}",
+     "due_date": today_plus(-60)}, "due_date"),
+    ("pm", "PATCH", "meetings/{meeting}/actions/{item}/", {"done": "maybe"}, "done"),
+    ("pm", "PATCH", "meetings/{meeting}/actions/{item}/", {}, "done"),
+]  # fmt: skip
+
+
+def _filled(value, ids):
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        return ids[value[1:-1]]
+    return value
+
+
+@pytest.mark.parametrize(
+    "who, method, path, body, field",
+    BAD_FIELDS,
+    ids=[f"{m} {p} {f}-{i}" for i, (_, m, p, _, f) in enumerate(BAD_FIELDS)],
+)
+def test_bad_input_to_the_other_endpoints_answers_400_naming_the_field(
+    api, cast, scene, who, method, path, body, field
+):
+    inactive = make_user("gone", "sales_rep", cast.manager, is_active=False)
+    ids = {**scene, "owner": cast.rep.pk, "inactive": inactive.pk}
+    body = {k: _filled(v, ids) for k, v in body.items()}
+    before = api_state()
+
+    response = api(getattr(cast, who)).generic(
+        method,
+        f"{API}/{path.format(**scene)}",
+        data=json.dumps(body),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400, response.content[:300]
+    messages = response.json()[field]
+    assert messages and all(isinstance(m, str) and m for m in messages), response.json()
+    assert api_state() == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "users/", "themes/", "meetings/", "requests/{escalated}/comments/",
+        "requests/{escalated}/deals/", "meetings/{meeting}/decisions/",
+        "meetings/{meeting}/actions/", "quarters/",
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    "query",
+    [
+        "ordering=password", "ordering=%00", "ordering=-", "role=%00", "role=bogus",
+        "q=%00", "q=" + "q" * 5_000, "q=%25%5F%5C", "active=maybe", "active=%00", "done=%00",
+        "when=%00", "when=later", "stage=%00", "current=%00", "current=maybe", "page=abc",
+        "page=99999999999999999999999999", "page_size=1000000",
+    ],
+)  # fmt: skip
+def test_odd_query_parameters_on_the_other_lists_never_500(api, cast, scene, path, query):
+    client = api(cast.hos)
+    url = f"{API}/{path.format(**scene)}"
+
+    response = client.get(f"{url}?{query}")
+
+    assert response.status_code in (200, 404), response.content[:300]
+    if response.status_code == 200:
+        assert {r.get("id", r.get("quarter")) for r in response.json()["results"]} <= {
+            r.get("id", r.get("quarter")) for r in client.get(url).json()["results"]
+        }

@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from budgets.services import quarter_get_or_create
 from meetings.models import MeetingSeries
 from meetings.services import meetings_schedule
 from requests_app import services
@@ -99,6 +100,31 @@ def test_everyone_reads_the_budgets(api, build, funded, role):
     budget = one.json()
     assert (budget["capacity"], budget["allocated"], budget["reserved"]) == (400, 40, 6)
     assert [e["kind"] for e in budget["ledger"]] == ["reserve", "allocate"]
+
+
+def test_quarters_current_flag_picks_the_quarter_today_falls_in(api, cast, quarters):
+    current, upcoming = quarters
+    closed = quarter_get_or_create(current.fiscal.previous())
+    closed.closed_at = timezone.now()
+    closed.save(update_fields=["closed_at"])
+    client = api(cast.rep)
+
+    def slugs(query):
+        return [q["quarter"] for q in client.get(f"{API}/quarters/{query}").json()["results"]]
+
+    assert slugs("") == [closed.slug, current.slug, upcoming.slug]
+    assert slugs("?current=true") == [current.slug]
+    assert slugs("?current=false") == [closed.slug, upcoming.slug]
+    assert slugs("?current=maybe") == []
+    states = {
+        q["quarter"]: (q["state"], q["current"])
+        for q in client.get(f"{API}/quarters/").json()["results"]
+    }
+    assert states == {
+        closed.slug: ("closed", False),
+        current.slug: ("current", True),
+        upcoming.slug: ("next", False),
+    }
 
 
 @pytest.mark.parametrize("slug", ["FY1999Q1", "FY2027Q5", "nonsense", "%00", "FY0000Q1"])
@@ -270,6 +296,12 @@ def test_an_unknown_meeting_answers_404(api, cast):
         ("POST", "quarters/"),
         ("PATCH", "me/"),
         ("GET", "auth/token/"),
+        ("DELETE", "requests/{fr}/deals/"),  # the request page removes no deal either
+        ("PATCH", "requests/{fr}/comments/"),
+        ("DELETE", "requests/{fr}/comments/"),
+        ("POST", "users/"),
+        ("DELETE", "themes/"),
+        ("POST", "meetings/"),
     ],
 )
 def test_other_methods_answer_405_and_change_nothing(api, build, cast, method, path):
@@ -284,4 +316,5 @@ def test_other_methods_answer_405_and_change_nothing(api, build, cast, method, p
     )
 
     assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
     assert snapshot() == before

@@ -1,7 +1,9 @@
-"""The whole journey over the API alone, as an integration would make it: each person signs in
-for a token; the rep creates a request with a deal and submits it; the manager escalates it;
-the Head of Sales ranks the queue; a product manager estimates; the Head of Product approves;
-anyone reads the budget with the reservation; the Head of Sales reads the meeting agenda.
+"""The whole journey over the API alone, as the README's script makes it: each person signs in
+for a token; the current quarter is picked with quarters/?current=true (quarters/ lists older,
+closed ones first); the rep creates a request with a deal and submits it; the manager escalates
+it; the Head of Sales ranks the queue; a product manager estimates; the Head of Product
+approves; anyone reads the budget with the reservation; the Head of Sales reads the agenda of
+the next meeting from meetings/?when=upcoming.
 
 Only what the API does not offer is set up through the services: the quarter's capacity (the
 Head of Product sets it on the budget page) and the weekly meeting series (the admin).
@@ -13,6 +15,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from budgets.services import quarter_get_or_create
 from meetings.models import MeetingSeries
 from meetings.services import meetings_schedule
 
@@ -40,7 +43,15 @@ def ok(response, status=200):
 
 def test_the_full_journey_over_the_api(cast, funded):
     rep, mgr, hos, pm, hop = (signed_in(u) for u in ("rep", "mgr", "hos", "pm", "hop"))
-    slug = funded.slug
+    # A quarter from last year, long closed: quarters/ lists it first.
+    closed = quarter_get_or_create(funded.fiscal.previous().previous().previous())
+    closed.closed_at = timezone.now()
+    closed.save(update_fields=["closed_at"])
+    assert ok(hos.get(f"{API}/quarters/"))["results"][0]["quarter"] == closed.slug
+    # As the README's script does: the quarter today falls in.
+    [current] = ok(hos.get(f"{API}/quarters/?current=true"))["results"]
+    slug = current["quarter"]
+    assert slug == funded.slug and current["current"] and current["state"] == "current"
     close = str(timezone.localdate() + dt.timedelta(days=21))
 
     # Something already waits in the quarter's queue.
@@ -142,9 +153,9 @@ def test_the_full_journey_over_the_api(cast, funded):
     assert (refused.json()["needed"], refused.json()["remaining"]) == (30, 27)
 
     # 7. The weekly sync: the Head of Sales reads the agenda built from live data.
-    series = MeetingSeries.objects.create(time_zone="UTC")
-    [meeting, *_] = meetings_schedule(series)
-    agenda = ok(hos.get(f"{API}/meetings/{meeting.pk}/agenda/"))["agenda"]
+    meetings_schedule(MeetingSeries.objects.create(time_zone="UTC"))
+    upcoming = ok(hos.get(f"{API}/meetings/?when=upcoming"))["results"]
+    agenda = ok(hos.get(f"{API}/meetings/{upcoming[0]['id']}/agenda/"))["agenda"]
     assert agenda["budget"]["quarter_slug"] == slug
     assert (agenda["budget"]["reserved"], agenda["budget"]["remaining"]) == (13, 27)
     assert [r["id"] for r in agenda["queue"]["top"]] == [earlier["id"]]

@@ -7,11 +7,18 @@ exactly the same database behind (requests, ranks, audit events, ledger entries,
 queued emails) and answer with the same status: the API adds no rule and drops none.
 """
 
-import pytest
+import datetime as dt
+from decimal import Decimal
 
+import pytest
+from django.utils import timezone
+
+from accounts.models import Role, User
 from config.errors import DomainError
+from meetings.models import ActionItem, Decision, Meeting, MeetingSeries
 from requests_app import services
-from requests_app.models import AuditEvent, FeatureRequest
+from requests_app.models import AuditEvent, Comment, Deal, FeatureRequest, ProductTheme
+from tests.conftest import make_user
 from tests.requests_app.conftest import (
     DEFAULT_ESTIMATE,
     LIFE,
@@ -24,7 +31,7 @@ from tests.requests_app.conftest import (
     status_of,
 )
 
-from .conftest import API, all_pages, db_state, rolled_back
+from .conftest import API, all_pages, api_state, db_state, rolled_back
 
 REASON = "Because the customer changed their mind"
 UNSTARTED = 3  # of DEFAULT_ESTIMATE reserved points, when work in progress is cancelled
@@ -317,3 +324,353 @@ def test_list_endpoints_show_exactly_what_the_user_may_open(api, build, role):
         assert in_inbox == [pk for m in managers for pk in services.inbox_ids(m.pk)]
     else:
         assert inbox.status_code == 403
+
+
+# --- Comments and deals: the request page's forms over the API ------------------------------
+
+# DOMAIN.md: reps comment and link deals, product roles comment; managers and the heads do
+# everything a rep's chain does; the admin is not a workflow actor. A rep with the same need
+# links a deal to an escalated request instead of filing a duplicate.
+COMMENTERS = {"author", "manager", "other_manager", "hos", "pm", "hop", "outsider"}
+
+
+def domain_may_add_deal(role, status):
+    return (role == "author" and status in EDITABLE) or (
+        role in ("author", "outsider") and status == "escalated"
+    )
+
+
+def new_deal():
+    return {
+        "account_name": "Initech",
+        "amount": "75000.00",
+        "currency": "EUR",
+        "stage": "proposal",
+        "expected_close_date": str(timezone.localdate() + dt.timedelta(days=40)),
+        "crm_ref": "OPP-7",
+    }
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_comments_and_deals_by_role(api, build, scene, state):
+    fr, _, _ = scene(state)
+    services.comment_add(fr=fr, actor=build.cast.rep, body="What the customer said")
+    status = status_of(state)
+    comments = list(Comment.objects.filter(request=fr).order_by("created_at", "id"))
+    deals = list(Deal.objects.filter(request=fr).order_by("-amount", "id"))
+
+    for role in [*ROLES, None]:
+        user = build.user(role) if role else None
+        client, where = api(user), f"{state} as {role}"
+        sees = role is not None and domain_sees(role, status, escalated=reached_product(state))
+        refused = 401 if role is None else 404
+
+        listed = client.get(f"{API}/requests/{fr.pk}/comments/")
+        linked = client.get(f"{API}/requests/{fr.pk}/deals/")
+        if sees:
+            assert listed.status_code == linked.status_code == 200, where
+            assert [(c["id"], c["author"], c["body"]) for c in listed.json()["results"]] == [
+                (c.pk, "rep", c.body) for c in comments
+            ], where
+            assert _ids(linked.json()["results"]) == [d.pk for d in deals], where
+        else:
+            assert listed.status_code == linked.status_code == refused, where
+
+        expected = 201 if sees and role in COMMENTERS else (403 if sees else refused)
+        before = api_state()
+        with rolled_back():
+            response = client.post(
+                f"{API}/requests/{fr.pk}/comments/", {"body": "  Any news?  "}, format="json"
+            )
+            assert response.status_code == expected, (where, response.content[:200])
+            if expected == 201:
+                comment = Comment.objects.get(pk=response.json()["id"])
+                assert (comment.request_id, comment.author, comment.body) == (
+                    fr.pk,
+                    user,
+                    "Any news?",
+                )
+                assert AuditEvent.objects.filter(request=fr, action="comment", actor=user).exists()
+            else:
+                assert response.json()["detail"], where
+                assert api_state() == before, where
+
+        may_add = sees and domain_may_add_deal(role, status)
+        expected = 201 if may_add else (403 if sees else refused)
+        with rolled_back():
+            response = client.post(f"{API}/requests/{fr.pk}/deals/", new_deal(), format="json")
+            assert response.status_code == expected, (where, response.content[:200])
+            if expected == 201:
+                deal = Deal.objects.get(pk=response.json()["id"])
+                assert (deal.request_id, deal.owner, deal.account_name, deal.amount) == (
+                    fr.pk,
+                    user,
+                    "Initech",
+                    Decimal("75000.00"),
+                )
+                assert fr.followers.filter(pk=user.pk).exists()
+                assert AuditEvent.objects.filter(request=fr, action="deal_added").exists()
+                body = client.get(f"{API}/requests/{fr.pk}/").json()
+                assert body["arr_at_stake"]["EUR"] == "75000.00", where
+            else:
+                assert api_state() == before, where
+
+
+# --- Themes: everyone picks from them, product roles keep them --------------------------------
+
+THEME_KEEPERS = {"pm", "hop"}  # "Product themes": the themes page is product's
+
+
+@pytest.mark.parametrize("role", [*ROLES, None])
+def test_themes_by_role(api, build, role):
+    platform = ProductTheme.objects.create(name="Platform", description="Core services")
+    legacy = ProductTheme.objects.create(name="Legacy", is_active=False)
+    user = build.user(role) if role else None
+    client = api(user)
+
+    listed = client.get(f"{API}/themes/")
+    active = client.get(f"{API}/themes/?active=true")
+    one = client.get(f"{API}/themes/{platform.pk}/")
+    if role is None:
+        assert listed.status_code == active.status_code == one.status_code == 401
+    else:
+        assert _ids(listed.json()["results"]) == [legacy.pk, platform.pk]  # by name
+        assert _ids(active.json()["results"]) == [platform.pk]
+        assert one.json() == {
+            "id": platform.pk,
+            "name": "Platform",
+            "description": "Core services",
+            "is_active": True,
+        }
+    expected_refusal = 401 if role is None else 403
+    before = api_state()
+
+    with rolled_back():
+        created = client.post(
+            f"{API}/themes/",
+            {"name": " Data  platform ", "description": "Warehouse"},
+            format="json",
+        )
+        if role in THEME_KEEPERS:
+            assert created.status_code == 201
+            theme = ProductTheme.objects.get(pk=created.json()["id"])
+            assert (theme.name, theme.description, theme.is_active) == (
+                "Data platform",
+                "Warehouse",
+                True,
+            )
+        else:
+            assert created.status_code == expected_refusal, created.content
+            assert api_state() == before
+
+    with rolled_back():
+        changed = client.patch(
+            f"{API}/themes/{platform.pk}/", {"name": "Core", "is_active": False}, format="json"
+        )
+        if role in THEME_KEEPERS:
+            assert changed.status_code == 200
+            platform.refresh_from_db()
+            assert (platform.name, platform.description, platform.is_active) == (
+                "Core",
+                "Core services",
+                False,
+            )
+        else:
+            assert changed.status_code == expected_refusal
+            assert api_state() == before
+
+    with rolled_back():
+        # Sending nothing to change still needs the right to change it.
+        empty = client.patch(f"{API}/themes/{legacy.pk}/", {}, format="json")
+        assert empty.status_code == (200 if role in THEME_KEEPERS else expected_refusal)
+
+    missing = client.patch(f"{API}/themes/999999/", {"is_active": True}, format="json")
+    assert missing.status_code == (401 if role is None else 404)
+    assert api_state() == before
+
+
+# --- People: names and roles for everyone, who reports to whom where DOMAIN.md shows it -------
+
+# Whose manager each viewer sees, among the cast's people who have one (rep, rep2 report to
+# mgr, mgr2; the managers to the Head of Sales): their own line, their manager's, their
+# reports' and teammates'; the Head of Sales runs every team and the admin sets teams up.
+REPORTING_LINES_SEEN = {
+    "author": {"rep", "mgr"},
+    "outsider": {"rep2", "mgr2"},
+    "manager": {"mgr", "rep", "mgr2"},
+    "other_manager": {"mgr2", "rep2", "mgr"},
+    "hos": {"rep", "rep2", "mgr", "mgr2"},
+    "admin": {"rep", "rep2", "mgr", "mgr2"},
+    "pm": set(),
+    "hop": set(),
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_users_list_names_and_roles_and_the_lines_the_viewer_may_see(api, build, role):
+    cast = build.cast
+    make_user("gone", Role.SALES_REP, cast.manager, is_active=False)
+
+    listed = all_pages(api(build.user(role)), f"{API}/users/")
+
+    everyone = [cast.admin, cast.hop, cast.hos, cast.manager, cast.other_manager, cast.pm]
+    everyone += [cast.rep, cast.outsider]
+    assert [u["username"] for u in listed] == sorted(
+        (u.username for u in everyone), key=lambda n: User.objects.get(username=n).first_name
+    )  # by name; the deactivated rep is not listed
+    seen = REPORTING_LINES_SEEN[role]
+    teams = {"mgr": "East", "mgr2": "West", "rep": "East", "rep2": "West"}
+    for u in listed:
+        person = User.objects.get(pk=u["id"])
+        assert set(u) == {"id", "username", "name", "role", "manager", "team"}
+        assert (u["name"], u["role"]) == (person.display_name, person.role)
+        line_shown = person.username in seen
+        assert u["manager"] == (person.manager_id if line_shown else None), (role, u)
+        # A manager's team is on every page; a rep's only with their reporting line.
+        team = (
+            teams.get(person.username) if line_shown or person.role == Role.SALES_MANAGER else None
+        )
+        assert u["team"] == team, (role, u)
+
+
+def test_users_list_answers_401_without_credentials(api, cast):
+    assert api(None).get(f"{API}/users/").status_code == 401
+
+
+# --- Meetings: the two heads and the extra attendees ------------------------------------------
+
+MEETING_AUDIENCE = {"hos", "hop", "pm"}  # the series below names the product manager
+HEADS = {"hos", "hop"}
+
+
+@pytest.fixture
+def sync(build, funded):
+    """A series with the product manager as extra attendee, a past and an upcoming meeting,
+    one action item owned by the product manager and one by the rep (who does not attend),
+    a decision in the past meeting's minutes, and an estimated escalated request."""
+    cast = build.cast
+    series = MeetingSeries.objects.create(name="Sync", time_zone="UTC")
+    series.extra_attendees.set([cast.pm])
+    now = timezone.now()
+
+    def meeting(starts):
+        return Meeting.objects.create(
+            series=series,
+            starts_at=starts,
+            ends_at=starts + dt.timedelta(minutes=45),
+            digest_due_at=starts - dt.timedelta(hours=24),
+        )
+
+    past, upcoming = meeting(now - dt.timedelta(days=6)), meeting(now + dt.timedelta(days=1))
+    decided = build.escalated(estimate=3)
+    Decision.objects.create(
+        meeting=past, request=decided, action="decline", summary="Declined", actor=cast.hop
+    )
+    items = {
+        owner: ActionItem.objects.create(
+            meeting=past,
+            title=f"Follow up ({owner})",
+            owner=getattr(cast, owner),
+            due_date=timezone.localdate() + dt.timedelta(days=3),
+            created_by=cast.hos,
+        )
+        for owner in ("pm", "rep")
+    }
+    fr = build.escalated(estimate=5)
+    return type("Sync", (), dict(past=past, upcoming=upcoming, items=items, fr=fr))
+
+
+@pytest.mark.parametrize("role", [*ROLES, None])
+def test_meetings_by_role(api, build, sync, role):
+    user = build.user(role) if role else None
+    client = api(user)
+    attends = role in MEETING_AUDIENCE
+    refused = 401 if role is None else 404
+
+    listed = client.get(f"{API}/meetings/")
+    if role is None:
+        assert listed.status_code == 401
+    else:
+        assert _ids(all_pages(client, f"{API}/meetings/")) == (
+            [sync.past.pk, sync.upcoming.pk] if attends else []
+        )
+        upcoming = all_pages(client, f"{API}/meetings/?when=upcoming")
+        assert _ids(upcoming) == ([sync.upcoming.pk] if attends else [])
+
+    for meeting in (sync.past, sync.upcoming):
+        for path in ("", "agenda/", "decisions/", "actions/"):
+            response = client.get(f"{API}/meetings/{meeting.pk}/{path}")
+            assert response.status_code == (200 if attends else refused), (role, path)
+    if attends:
+        detail = client.get(f"{API}/meetings/{sync.past.pk}/").json()
+        assert {a["username"] for a in detail["attendees"]} == {"hos", "hop", "pm"}
+        assert detail["is_past"] is True
+        minutes = client.get(f"{API}/meetings/{sync.past.pk}/decisions/").json()["results"]
+        assert [(d["request"], d["action"]) for d in minutes] == [
+            (Decision.objects.get().request_id, "decline")
+        ]
+        items = client.get(f"{API}/meetings/{sync.past.pk}/actions/?done=false").json()
+        assert _ids(items["results"]) == [sync.items["pm"].pk, sync.items["rep"].pk]
+
+    before = api_state()
+    decide = {"request": sync.fr.pk, "action": "approve"}
+    with rolled_back():
+        response = client.post(
+            f"{API}/meetings/{sync.upcoming.pk}/decisions/", decide, format="json"
+        )
+        # DOMAIN.md: approving is the Head of Product's; the others attending may not.
+        expected = refused if not attends else (201 if role == "hop" else 403)
+        assert response.status_code == expected, (role, response.content[:200])
+        if expected == 201:
+            sync.fr.refresh_from_db()
+            assert (sync.fr.status, sync.fr.reserved_points) == ("approved", 5)
+            decision = Decision.objects.get(pk=response.json()["id"])
+            assert (decision.meeting, decision.action, decision.actor) == (
+                sync.upcoming,
+                "approve",
+                user,
+            )
+        else:
+            assert api_state() == before
+    with rolled_back():
+        # A meeting that is over takes no more decisions: its minutes are closed. As with a
+        # request's moves, whoever may see it is told about the state first.
+        response = client.post(f"{API}/meetings/{sync.past.pk}/decisions/", decide, format="json")
+        assert response.status_code == (409 if attends else refused)
+        assert api_state() == before
+
+    due = str(timezone.localdate() + dt.timedelta(days=7))
+    with rolled_back():
+        response = client.post(
+            f"{API}/meetings/{sync.upcoming.pk}/actions/",
+            {"title": "Send the roadmap", "owner": build.cast.rep.pk, "due_date": due},
+            format="json",
+        )
+        assert response.status_code == (201 if attends else refused), role
+        if attends:
+            item = ActionItem.objects.get(pk=response.json()["id"])
+            assert (item.meeting, item.owner, item.created_by, str(item.due_date)) == (
+                sync.upcoming,
+                build.cast.rep,
+                user,
+                due,
+            )
+        else:
+            assert api_state() == before
+
+    for owner, item in sync.items.items():
+        with rolled_back():
+            # Open items show on every meeting of the series: any of them will do.
+            response = client.patch(
+                f"{API}/meetings/{sync.upcoming.pk}/actions/{item.pk}/",
+                {"done": True},
+                format="json",
+            )
+            # The owner or one of the heads marks it done, if they can see the meeting.
+            may = attends and (role in HEADS or role == owner)
+            expected = 200 if may else (403 if attends else refused)
+            assert response.status_code == expected, (role, owner)
+            item.refresh_from_db()
+            assert item.done is (expected == 200)
+            if expected != 200:
+                assert api_state() == before

@@ -15,8 +15,10 @@ from django.db.models import Max
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import Role, User
 from budgets.services import budget_set_capacity
-from requests_app.models import Deal, FeatureRequest, ProductTheme, Status
+from meetings.models import ActionItem, Decision, Meeting, MeetingSeries
+from requests_app.models import Comment, Deal, FeatureRequest, ProductTheme, Status
 
 from .conftest import API
 
@@ -168,3 +170,163 @@ def test_a_requests_events_run_a_fixed_number_of_queries(api, cast, build):
         counts.append(len(ctx.captured_queries))
     assert response.json()["count"] == 3 + 60  # create, submit, escalate; 60 estimates
     assert len(set(counts)) == 1, counts
+
+
+# --- The other list endpoints: people, themes, a request's comments and deals, meetings -------
+
+
+class Grow:
+    """Adds rows in bulk until there are `total` of what the endpoint lists."""
+
+    def __init__(self, cast):
+        self.cast = cast
+        self.fr = None
+        self.series = None
+        self.meeting = None
+
+    def request(self):
+        if self.fr is None:
+            self.fr = FeatureRequest.objects.create(
+                title="Busy request",
+                problem="Everyone has an opinion.",
+                status=Status.ESCALATED,
+                author=self.cast.rep,
+                manager=self.cast.manager,
+                escalated_at=timezone.now(),
+                submitted_at=timezone.now(),
+            )
+        return self.fr
+
+    def sync(self):
+        if self.series is None:
+            self.series = MeetingSeries.objects.create(name="Sync", time_zone="UTC")
+            self.series.extra_attendees.set([self.cast.pm])
+            self.meeting = self._meetings(1)[0]
+        return self.meeting
+
+    def _meetings(self, n, offset=0):
+        start = timezone.now() + dt.timedelta(days=1)
+        return Meeting.objects.bulk_create(
+            Meeting(
+                series=self.series,
+                starts_at=start + dt.timedelta(weeks=offset + i),
+                ends_at=start + dt.timedelta(weeks=offset + i, minutes=45),
+                digest_due_at=start + dt.timedelta(weeks=offset + i, hours=-24),
+            )
+            for i in range(n)
+        )
+
+    def users(self, total):
+        have = User.objects.filter(role=Role.SALES_REP).count()
+        users = [
+            User(
+                username=f"bulk.rep{i}",
+                first_name=f"Bulk{i:04d}",
+                role=Role.SALES_REP,
+                manager=self.cast.manager if i % 2 else self.cast.other_manager,
+            )
+            for i in range(have, total)
+        ]
+        User.objects.bulk_create(users)
+
+    def themes(self, total):
+        have = ProductTheme.objects.count()
+        ProductTheme.objects.bulk_create(
+            ProductTheme(name=f"Theme {i:04d}", is_active=bool(i % 3)) for i in range(have, total)
+        )
+
+    def comments(self, total):
+        fr = self.request()
+        authors = cycle([self.cast.rep, self.cast.pm, self.cast.hos, self.cast.outsider])
+        have = Comment.objects.filter(request=fr).count()
+        Comment.objects.bulk_create(
+            Comment(request=fr, author=next(authors), body=f"Comment {i}")
+            for i in range(have, total)
+        )
+
+    def deals(self, total):
+        fr = self.request()
+        owners = cycle([self.cast.rep, self.cast.outsider])
+        have = Deal.objects.filter(request=fr).count()
+        Deal.objects.bulk_create(
+            Deal(
+                request=fr,
+                owner=next(owners),
+                account_name=f"Account {i}",
+                amount=Decimal(1000 + i),
+                expected_close_date=timezone.localdate() + dt.timedelta(days=30),
+            )
+            for i in range(have, total)
+        )
+
+    def meetings(self, total):
+        self.sync()
+        have = Meeting.objects.filter(series=self.series).count()
+        self._meetings(total - have, offset=have)
+
+    def decisions(self, total):
+        meeting, fr = self.sync(), self.request()
+        actors = cycle([self.cast.hop, self.cast.hos])
+        have = Decision.objects.filter(meeting=meeting).count()
+        Decision.objects.bulk_create(
+            Decision(meeting=meeting, request=fr, action="decline", summary=f"#{i}", actor=a)
+            for i, a in zip(range(have, total), actors, strict=False)
+        )
+
+    def actions(self, total):
+        meeting = self.sync()
+        owners = cycle([self.cast.rep, self.cast.pm, self.cast.hos, self.cast.manager])
+        have = ActionItem.objects.filter(meeting=meeting).count()
+        ActionItem.objects.bulk_create(
+            ActionItem(
+                meeting=meeting,
+                title=f"Action {i}",
+                owner=next(owners),
+                due_date=timezone.localdate() + dt.timedelta(days=i % 20),
+                created_by=self.cast.hos,
+                done_at=timezone.now() if i % 4 == 0 else None,
+            )
+            for i in range(have, total)
+        )
+
+
+OTHER_LISTS = [
+    ("users/", "rep", "users"),
+    ("users/?role=sales_rep&ordering=-name", "hos", "users"),
+    ("themes/", "rep", "themes"),
+    ("themes/?active=true&ordering=-name", "pm", "themes"),
+    ("requests/{fr}/comments/", "pm", "comments"),
+    ("requests/{fr}/comments/?ordering=-created_at", "outsider", "comments"),
+    ("requests/{fr}/deals/", "hos", "deals"),
+    ("requests/{fr}/deals/?stage=qualified&ordering=expected_close_date", "pm", "deals"),
+    ("meetings/", "hos", "meetings"),
+    ("meetings/?when=upcoming&ordering=-starts_at", "pm", "meetings"),
+    ("meetings/{meeting}/decisions/", "hop", "decisions"),
+    ("meetings/{meeting}/actions/", "pm", "actions"),
+    ("meetings/{meeting}/actions/?done=false&ordering=-due_date", "hos", "actions"),
+]
+
+
+@pytest.mark.parametrize(
+    "path, who, what", OTHER_LISTS, ids=[f"{p} {w}" for p, w, _ in OTHER_LISTS]
+)
+def test_the_other_list_endpoints_run_the_same_queries_for_5_and_300_rows(
+    api, cast, path, who, what
+):
+    grow = Grow(cast)
+    getattr(grow, what)(5)
+    client = api(getattr(cast, who))
+    client.get(f"{API}/me/")  # the token lookup is warmed the same way for every count
+    counts, shown = {}, {}
+    for total in (5, 300):
+        getattr(grow, what)(total)
+        url = f"{API}/{path}".format(
+            fr=grow.fr.pk if grow.fr else 0, meeting=grow.meeting.pk if grow.meeting else 0
+        )
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(url)
+        assert response.status_code == 200, response.content[:300]
+        counts[total] = len(ctx.captured_queries)
+        shown[total] = response.json()["count"]
+    assert 0 < shown[5] < shown[300]
+    assert counts[5] == counts[300], "\n".join(q["sql"] for q in ctx.captured_queries)

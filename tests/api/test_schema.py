@@ -51,6 +51,16 @@ def test_the_schema_is_served_and_lists_every_endpoint(api, cast, who):
         "/api/v1/inbox/ranking/",
         "/api/v1/roadmap/",
         "/api/v1/meetings/{id}/agenda/",
+        "/api/v1/users/",
+        "/api/v1/themes/",
+        "/api/v1/themes/{id}/",
+        "/api/v1/requests/{id}/comments/",
+        "/api/v1/requests/{id}/deals/",
+        "/api/v1/meetings/",
+        "/api/v1/meetings/{id}/",
+        "/api/v1/meetings/{id}/decisions/",
+        "/api/v1/meetings/{id}/actions/",
+        "/api/v1/meetings/{id}/actions/{item_id}/",
     ]:
         assert path in paths, path
     assert "tokenAuth" in schema["components"]["securitySchemes"]
@@ -73,3 +83,47 @@ def test_the_docs_are_served_from_this_site_only(api, cast, who):
     for cdn in ("https://cdn", "unpkg", "jsdelivr", "cdnjs", "googleapis"):
         assert cdn not in html, cdn
     assert "/api/v1/schema/" in html
+
+
+ERROR = "#/components/schemas/Error"
+FIELD_ERRORS = "#/components/schemas/FieldErrors"
+# Where the services can refuse with 403 or 409, by hand from DOMAIN.md: role checks and state.
+FORBIDDEN_OR_CONFLICT = {
+    ("post", "/api/v1/requests/{id}/{action}/"): {"403", "409"},
+    ("patch", "/api/v1/requests/{id}/"): {"403", "409"},
+    ("post", "/api/v1/requests/"): {"403"},
+    ("put", "/api/v1/queues/{slug}/ranking/"): {"403", "409"},
+    ("put", "/api/v1/inbox/ranking/"): {"403", "409"},
+    ("get", "/api/v1/inbox/"): {"403"},
+    ("get", "/api/v1/queues/{slug}/"): {"403"},
+    ("post", "/api/v1/requests/{id}/comments/"): {"403"},
+    ("post", "/api/v1/requests/{id}/deals/"): {"403"},
+    ("post", "/api/v1/themes/"): {"403"},
+    ("patch", "/api/v1/themes/{id}/"): {"403"},
+    ("post", "/api/v1/meetings/{id}/decisions/"): {"403", "409"},
+    ("patch", "/api/v1/meetings/{id}/actions/{item_id}/"): {"403"},
+}
+
+
+@pytest.mark.django_db
+def test_every_operation_describes_its_errors_with_the_shared_shapes(api, cast):
+    schema = yaml.safe_load(api(cast.rep).get(f"{API}/schema/").content)
+    assert set(schema["components"]["schemas"]["Error"]["required"]) == {"detail", "code"}
+    assert schema["components"]["schemas"]["FieldErrors"]["additionalProperties"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            where, responses = (method, path), operation["responses"]
+
+            def ref(status, responses=responses):
+                return responses[status]["content"]["application/json"]["schema"]["$ref"]
+
+            # Even the open token endpoint answers a wrong password with 401.
+            assert ref("401") == ERROR, where
+            if "{" in path:
+                assert ref("404") == ERROR, where
+            if method in ("post", "put", "patch"):
+                assert ref("400") == FIELD_ERRORS, where
+            for status in FORBIDDEN_OR_CONFLICT.get(where, ()):
+                assert ref(status) == ERROR, (where, status)
+            assert all(s in {"200", "201", "204", "400", "401", "403", "404", "409"}
+                       for s in responses), where  # fmt: skip

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from budgets.models import Budget, LedgerEntry
+from budgets.services import quarter_current
 from meetings.models import ActionItem, Decision
 from requests_app import services as rs
 from requests_app.models import AuditEvent, FeatureRequest, Funding, Status
@@ -124,6 +125,18 @@ def test_approve_from_the_meeting(client, cast, meeting, budget, reqs):
     assert "15 points" in decision.summary
     page = client.get(f"/meetings/{meeting.pk}/").content.decode()
     assert decision.summary in page
+
+
+def test_a_meeting_that_is_over_takes_no_decisions(client, cast, past, reqs):
+    fr = reqs.escalated(quarter_current(), estimate=5)
+
+    response = decide(as_user(client, cast.hop), past, fr, action="decline", reason="Too late")
+
+    assert response.status_code == 409
+    assert "This meeting is over" in response.content.decode()
+    fr.refresh_from_db()
+    assert fr.status == Status.ESCALATED
+    assert not Decision.objects.exists()
 
 
 def test_approve_as_product_funded_from_the_meeting(client, cast, meeting, budget, reqs):
