@@ -49,6 +49,9 @@ BAD_VALUES = [
     ({"DATABASE_URL": "nonsense://x"}, "DATABASE_URL is not a usable database URL"),
     ({"REDIS_URL": "http://x"}, "REDIS_URL must be a redis:// or rediss:// URL"),
     ({"EMAIL_URL": "nonsense://x"}, "EMAIL_URL is not a usable email URL"),
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be json or text, not 'xml'."),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    ({"CELERY_WORKER_CONCURRENCY": "0"}, "CELERY_WORKER_CONCURRENCY must be at least 1, not 0."),
     ({"DEBUG": "false"}, "Set the SECRET_KEY environment variable"),
     ({"DEBUG": "false", "SECRET_KEY": "too-short"}, "SECRET_KEY must be a random string"),
 ]
@@ -125,3 +128,40 @@ def test_production_values_are_read(tmp_path):
         "2",
         "Europe/Berlin",
     ]
+
+
+def test_a_down_redis_fails_fast_and_logs_are_json_in_production(tmp_path):
+    result = start(
+        tmp_path,
+        "import django; django.setup(); from django.conf import settings as s; "
+        "o = s.CELERY_BROKER_TRANSPORT_OPTIONS; "
+        "print(o['socket_connect_timeout'], o['socket_timeout'], "
+        "s.CELERY_REDIS_SOCKET_CONNECT_TIMEOUT, s.LOG_FORMAT, s.SECURE_PROXY_SSL_HEADER)",
+        DEBUG="false",
+        SECRET_KEY=STRONG_KEY,
+        REDIS_URL="redis://redis.internal:6379/0",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "3",
+        "10",
+        "3",
+        "json",
+        "('HTTP_X_FORWARDED_PROTO',",
+        "'https')",
+    ]
+
+
+def test_without_a_proxy_the_forwarded_proto_header_is_not_trusted(tmp_path):
+    result = start(
+        tmp_path,
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SECURE_PROXY_SSL_HEADER, s.LOG_FORMAT)",
+        DEBUG="false",
+        SECRET_KEY=STRONG_KEY,
+        TRUST_X_FORWARDED_PROTO="false",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["None", "json"]
