@@ -47,8 +47,6 @@ _SHM = "/dev/shm"  # noqa: S108 (gunicorn's documented choice for containers)
 worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
 
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
-access_log_format = (
-    '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s agent="%(a)s"'
-)
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s agent="%(a)s"'
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
