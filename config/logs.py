@@ -29,7 +29,10 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record):
         if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
+            # django.request logs a 4xx/5xx after the middleware has finished; its record
+            # carries the request, which carries the id.
+            request = getattr(record, "request", None)
+            record.request_id = getattr(request, "request_id", None) or request_id_var.get()
         if not hasattr(record, "user"):
             record.user = user_var.get()
         return True
