@@ -130,38 +130,28 @@ def test_production_values_are_read(tmp_path):
     ]
 
 
-def test_a_down_redis_fails_fast_and_logs_are_json_in_production(tmp_path):
+PRODUCTION_EXTRAS = [
+    # A Redis that is down fails a connect in 3 s; logs are JSON; the proxy's header is trusted.
+    ({}, ["3", "10", "3", "json", "('HTTP_X_FORWARDED_PROTO', 'https')"]),
+    # Without a proxy that strips it, a client's X-Forwarded-Proto is not believed.
+    ({"TRUST_X_FORWARDED_PROTO": "false", "LOG_FORMAT": "text"}, ["3", "10", "3", "text", "None"]),
+]
+
+
+@pytest.mark.parametrize(("env", "expected"), PRODUCTION_EXTRAS, ids=["defaults", "no-proxy"])
+def test_production_broker_timeouts_logs_and_proxy_header(tmp_path, env, expected):
     result = start(
         tmp_path,
         "import django; django.setup(); from django.conf import settings as s; "
         "o = s.CELERY_BROKER_TRANSPORT_OPTIONS; "
         "print(o['socket_connect_timeout'], o['socket_timeout'], "
-        "s.CELERY_REDIS_SOCKET_CONNECT_TIMEOUT, s.LOG_FORMAT, s.SECURE_PROXY_SSL_HEADER)",
+        "s.CELERY_REDIS_SOCKET_CONNECT_TIMEOUT, s.LOG_FORMAT, "
+        "getattr(s, 'SECURE_PROXY_SSL_HEADER', None), sep='|')",
         DEBUG="false",
         SECRET_KEY=STRONG_KEY,
         REDIS_URL="redis://redis.internal:6379/0",
+        **env,
     )
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [
-        "3",
-        "10",
-        "3",
-        "json",
-        "('HTTP_X_FORWARDED_PROTO',",
-        "'https')",
-    ]
-
-
-def test_without_a_proxy_the_forwarded_proto_header_is_not_trusted(tmp_path):
-    result = start(
-        tmp_path,
-        "import django; django.setup(); from django.conf import settings as s; "
-        "print(s.SECURE_PROXY_SSL_HEADER, s.LOG_FORMAT)",
-        DEBUG="false",
-        SECRET_KEY=STRONG_KEY,
-        TRUST_X_FORWARDED_PROTO="false",
-    )
-
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["None", "json"]
+    assert result.stdout.strip().split("|") == expected

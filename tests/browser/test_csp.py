@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from requests_app import services
-from tests.browser.test_request_journey import is_reorder_post, sign_in, submitted
+from tests.browser.test_request_journey import escalated, is_reorder_post, sign_in, submitted
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,11 +23,7 @@ def test_ranking_and_htmx_work_under_the_policy_with_no_violation(
     page, live_server, cast, quarters
 ):
     current = quarters[0]
-    queued = []
-    for i in range(1, 4):
-        fr = submitted(cast.rep, f"Queued request {i}")
-        services.request_escalate(fr=fr, actor=cast.manager, quarter=current)
-        queued.append(fr.pk)
+    queued = escalated(cast, current)
     submitted(cast.outsider, "West team request")
     console_errors, script_errors = [], []
 
