@@ -42,11 +42,10 @@ class JsonLineFormatter(JsonFormatter):
     """python-json-logger with the fields named the same in every line."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault(
-            "fmt", "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(user)s"
-        )
-        kwargs.setdefault("rename_fields", {"asctime": "time", "levelname": "level"})
-        kwargs.setdefault("timestamp", False)
+        kwargs.setdefault("fmt", "%(levelname)s %(name)s %(message)s %(request_id)s %(user)s")
+        kwargs.setdefault("rename_fields", {"levelname": "level"})
+        # ISO 8601 in UTC, e.g. 2026-11-27T21:09:54.052000+00:00.
+        kwargs.setdefault("timestamp", "time")
         super().__init__(*args, **kwargs)
 
 

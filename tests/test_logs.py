@@ -4,6 +4,7 @@ and the production formatter turns every record into one JSON object.
 (A request's line, from a real gunicorn with the production environment, is checked in
 tests/test_deploy.py.)"""
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -42,6 +43,7 @@ def test_a_task_run_is_one_line_with_its_id_state_and_duration(caplog):
     assert line["request_id"] == result.id
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
     assert (line["level"], line["name"]) == ("INFO", "featurebudget.task")
+    assert dt.datetime.fromisoformat(line["time"]).utcoffset() == dt.timedelta(0)
 
 
 @shared_task
