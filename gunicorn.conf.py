@@ -2,8 +2,8 @@
 
 Tuned by environment, like the app:
     PORT                  port to listen on (8000)
-    WEB_CONCURRENCY       worker processes (2 x CPU cores + 1, at most 8)
-    GUNICORN_THREADS      threads per worker (4; 1 gives sync workers)
+    WEB_CONCURRENCY       worker processes (2 x CPU cores + 1, at most 4)
+    GUNICORN_THREADS      threads per worker (2; 1 gives sync workers)
     GUNICORN_TIMEOUT      seconds before a silent worker is killed and restarted (30)
     GUNICORN_ACCESS_LOG   "-" to add gunicorn's own access line on stdout (off: the app already
                           logs one JSON line per request, with the user and the request id)
@@ -30,8 +30,9 @@ def _int(name, default):
 
 
 bind = f"0.0.0.0:{_int('PORT', 8000)}"
-workers = _int("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8))
-threads = _int("GUNICORN_THREADS", 4)
+# Capped so that a few replicas stay within PostgreSQL's default 100 connections.
+workers = _int("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 4))
+threads = _int("GUNICORN_THREADS", 2)
 worker_class = "gthread" if threads > 1 else "sync"
 # A request that takes longer than this is a bug to find, not a wait to extend.
 timeout = _int("GUNICORN_TIMEOUT", 30)
