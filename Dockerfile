@@ -27,4 +27,5 @@ USER app
 
 EXPOSE 8000
 
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Workers, threads, timeouts and logs: gunicorn.conf.py, tuned by environment variables.
+CMD ["gunicorn", "config.wsgi", "--config", "gunicorn.conf.py"]

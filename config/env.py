@@ -50,6 +50,8 @@ def env_int(name, default, *, min_value=None, max_value=None):
     if (min_value is not None and number < min_value) or (
         max_value is not None and number > max_value
     ):
+        if max_value is None:
+            raise ImproperlyConfigured(f"{name} must be at least {min_value}, not {number}.")
         raise ImproperlyConfigured(
             f"{name} must be between {min_value} and {max_value}, not {number}."
         )

@@ -14,6 +14,7 @@ from .models import (
     Currency,
     Deal,
     FeatureRequest,
+    Funding,
     Importance,
     ProductTheme,
     Stage,
@@ -62,8 +63,15 @@ class DealSerializer(serializers.ModelSerializer):
 class FeatureRequestSerializer(serializers.ModelSerializer):
     author = serializers.CharField(source="author.username", read_only=True)
     team = serializers.SerializerMethodField()
-    quarter = serializers.CharField(source="target_quarter.slug", read_only=True, default=None)
-    theme = serializers.CharField(source="theme.name", read_only=True, default=None)
+    quarter = serializers.CharField(
+        source="target_quarter.slug", read_only=True, default=None, allow_null=True
+    )
+    theme = serializers.CharField(
+        source="theme.name", read_only=True, default=None, allow_null=True
+    )
+    # "" until a decision funds it; DRF drops allow_blank from read-only model fields, so the
+    # schema would otherwise promise one of the two funding values only.
+    funding = serializers.ChoiceField(choices=Funding.choices, allow_blank=True, read_only=True)
     arr_at_stake = serializers.SerializerMethodField()
     accounts = serializers.SerializerMethodField()
 

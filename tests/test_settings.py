@@ -53,6 +53,9 @@ BAD_VALUES = [
     ({"LOGIN_LOCKOUT_MINUTES": "0"}, "LOGIN_LOCKOUT_MINUTES must be between 1 and 1440, not 0."),
     ({"TRUSTED_PROXY_COUNT": "-1"}, "TRUSTED_PROXY_COUNT must be between 0 and 5, not -1."),
     ({"WEBHOOK_MAX_ATTEMPTS": "0"}, "WEBHOOK_MAX_ATTEMPTS must be between 1 and 20, not 0."),
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be json or text, not 'xml'."),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    ({"CELERY_WORKER_CONCURRENCY": "0"}, "CELERY_WORKER_CONCURRENCY must be at least 1, not 0."),
     ({"DEBUG": "false"}, "Set the SECRET_KEY environment variable"),
     ({"DEBUG": "false", "SECRET_KEY": "too-short"}, "SECRET_KEY must be a random string"),
 ]
@@ -129,3 +132,30 @@ def test_production_values_are_read(tmp_path):
         "2",
         "Europe/Berlin",
     ]
+
+
+PRODUCTION_EXTRAS = [
+    # A Redis that is down fails a connect in 3 s; logs are JSON; the proxy's header is trusted.
+    ({}, ["3", "10", "3", "json", "('HTTP_X_FORWARDED_PROTO', 'https')"]),
+    # Without a proxy that strips it, a client's X-Forwarded-Proto is not believed.
+    ({"TRUST_X_FORWARDED_PROTO": "false", "LOG_FORMAT": "text"}, ["3", "10", "3", "text", "None"]),
+]
+
+
+@pytest.mark.parametrize(("env", "expected"), PRODUCTION_EXTRAS, ids=["defaults", "no-proxy"])
+def test_production_broker_timeouts_logs_and_proxy_header(tmp_path, env, expected):
+    result = start(
+        tmp_path,
+        "import django; django.setup(); from django.conf import settings as s; "
+        "o = s.CELERY_BROKER_TRANSPORT_OPTIONS; "
+        "print(o['socket_connect_timeout'], o['socket_timeout'], "
+        "s.CELERY_REDIS_SOCKET_CONNECT_TIMEOUT, s.LOG_FORMAT, "
+        "getattr(s, 'SECURE_PROXY_SSL_HEADER', None), sep='|')",
+        DEBUG="false",
+        SECRET_KEY=STRONG_KEY,
+        REDIS_URL="redis://redis.internal:6379/0",
+        **env,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split("|") == expected

@@ -21,6 +21,10 @@
   }
   document.addEventListener("DOMContentLoaded", function () { initSortable(document); });
   document.addEventListener("htmx:load", function (evt) { initSortable(evt.target); });
+  // A select that applies itself (no inline handlers: the Content-Security-Policy forbids them).
+  document.addEventListener("change", function (evt) {
+    if (evt.target.matches("select[data-autosubmit]")) evt.target.form.submit();
+  });
   // Show refusals (409 stale order, 400 bad order) instead of dropping them silently.
   document.addEventListener("htmx:beforeSwap", function (evt) {
     if (evt.detail.xhr.status === 409 || evt.detail.xhr.status === 400) {

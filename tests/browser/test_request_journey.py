@@ -36,6 +36,16 @@ def submitted(author, title):
     return services.request_submit(fr=fr, actor=author)
 
 
+def escalated(cast, quarter, count=3):
+    """`count` requests of the East team in `quarter`'s queue, in this order; their ids."""
+    ids = []
+    for i in range(1, count + 1):
+        fr = submitted(cast.rep, f"Queued request {i}")
+        services.request_escalate(fr=fr, actor=cast.manager, quarter=quarter)
+        ids.append(fr.pk)
+    return ids
+
+
 def sign_in(page, live_server, username):
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Username").fill(username)
@@ -58,11 +68,7 @@ def test_a_request_goes_from_rep_to_the_top_of_the_queue(page, live_server, cast
     # Something to rank against: three requests already waiting in the East inbox, and three
     # already in the current quarter's queue.
     waiting = [submitted(cast.rep, f"Waiting request {i}").pk for i in range(1, 4)]
-    queued = []
-    for i in range(1, 4):
-        fr = submitted(cast.rep, f"Queued request {i}")
-        services.request_escalate(fr=fr, actor=cast.manager, quarter=current)
-        queued.append(fr.pk)
+    queued = escalated(cast, current)
 
     # --- The rep raises the request with a deal and submits it. ---
     sign_in(page, live_server, "rep")
@@ -181,11 +187,7 @@ def test_a_request_goes_from_rep_to_the_top_of_the_queue(page, live_server, cast
 
 def test_a_stale_queue_is_reported_and_refreshed_in_place(page, live_server, cast, quarters):
     current = quarters[0]
-    queued = []
-    for i in range(1, 4):
-        fr = submitted(cast.rep, f"Queued request {i}")
-        services.request_escalate(fr=fr, actor=cast.manager, quarter=current)
-        queued.append(fr.pk)
+    queued = escalated(cast, current)
     sign_in(page, live_server, "hos")
     page.goto(f"{live_server.url}/queue/?quarter={current.slug}")
     queue = page.get_by_test_id("queue")
