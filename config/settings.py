@@ -131,6 +131,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
 AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+# No start-up banner: it would be a log line from every management command.
+AXES_VERBOSE = False
 # How many proxies in front of the app append to X-Forwarded-For (0: none, REMOTE_ADDR is the
 # client). Too high lets a client choose its own address, and so dodge the lockout.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, min_value=0, max_value=5)
