@@ -387,7 +387,7 @@ def follow(request, pk):
 
 def _ranked_rows(ids_in_order, requests):
     by_id = {fr.pk: fr for fr in requests}
-    moves = services.move_orders(ids_in_order)
+    moves = services.move_choices(ids_in_order)
     return [
         {"fr": by_id[pk], "rank": i, "moves": moves[pk]} for i, pk in enumerate(ids_in_order, 1)
     ]
@@ -469,10 +469,14 @@ def inbox(request):
 
 
 def _reorder_post(request, reorder, success_url):
-    """Apply a posted order (`seen`, `order`); returns (response or None, status).
-    htmx callers get the re-rendered list, with the refusal shown, instead of a redirect."""
+    """Apply a posted order (`seen`, and `order` from a drag or `move` from a button);
+    returns (response or None, status). htmx callers get the re-rendered list, with the
+    refusal shown, instead of a redirect."""
+    seen, order = request.POST.get("seen", ""), request.POST.get("order", "")
     try:
-        reorder(request.POST.get("seen", ""), request.POST.get("order", ""))
+        if "move" in request.POST:
+            order = services.order_after_move(seen, request.POST["move"])
+        reorder(seen, order)
     except NotAllowed as exc:
         return _forbidden(request, exc), 403
     except DomainError as exc:
