@@ -106,7 +106,9 @@ class Targets:
         from meetings.models import Meeting
         from requests_app.models import FeatureRequest
 
-        self.users = {u.username: u for u in User.objects.filter(username__in=["hos", "hop", "admin"])}
+        self.users = {
+            u.username: u for u in User.objects.filter(username__in=["hos", "hop", "admin"])
+        }
         self.quarter = quarter_current()
         self.meeting = (
             Meeting.objects.filter(series__is_active=True, starts_at__gt=timezone.now())
@@ -126,15 +128,17 @@ def pages(t):
     fr_admin = "/admin/requests_app/featurerequest/"
     queue_admin = f"{fr_admin}?status__exact=escalated&target_quarter__id__exact={q.pk}"
     roadmap_admin = f"{fr_admin}?status__in=approved,in_progress,shipped,deferred"
+    ledger_admin = f"/admin/budgets/ledgerentry/?budget__quarter__id__exact={q.pk}"
+    events_admin = f"/admin/requests_app/auditevent/?request__id__exact={t.request.pk}"
     return [
         ("/requests/", "/requests/", "hos", fr_admin),
         ("/inbox/", "/inbox/", "hos", f"{fr_admin}?status__exact=submitted"),
         ("/queue/", f"/queue/?quarter={q.slug}", "hos", queue_admin),
         ("/review/", f"/review/?quarter={q.slug}", "hop", queue_admin),
         ("/roadmap/", "/roadmap/", "hop", roadmap_admin),
-        ("/budget/", f"/budget/{q.slug}/", "hop", f"/admin/budgets/ledgerentry/?budget__quarter__id__exact={q.pk}"),
+        ("/budget/", f"/budget/{q.slug}/", "hop", ledger_admin),
         ("meeting page", f"/meetings/{t.meeting.pk}/", "hop", queue_admin),
-        ("request page", f"/requests/{t.request.pk}/", "hop", f"/admin/requests_app/auditevent/?request__id__exact={t.request.pk}"),
+        ("request page", f"/requests/{t.request.pk}/", "hop", events_admin),
         ("api requests/", "/api/v1/requests/", "hos", fr_admin),
         ("api queues/<slug>/", f"/api/v1/queues/{q.slug}/", "hos", queue_admin),
         ("api inbox/", "/api/v1/inbox/", "hos", f"{fr_admin}?status__exact=submitted"),
@@ -187,7 +191,7 @@ class Server:
 
     def __enter__(self):
         gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: S603 (a fixed command line, no user input)
             [
                 gunicorn,
                 "config.wsgi",
@@ -289,7 +293,11 @@ def credentials(users):
 
 def _headers(creds, who, path):
     c = creds[who]
-    return {"Authorization": c["Authorization"]} if path.startswith("/api/") else {"Cookie": c["Cookie"]}
+    return (
+        {"Authorization": c["Authorization"]}
+        if path.startswith("/api/")
+        else {"Cookie": c["Cookie"]}
+    )
 
 
 def _timed(server, creds, label, path, who, repeat):
@@ -432,12 +440,16 @@ def approvals(server, creds, count, clients, t):
     budget = Budget.objects.get(quarter=t.quarter)
     wanted = sum(points for _, points in ids)
     fits = budget.reserved + wanted * 3 // 4
-    budget_set_capacity(quarter=t.quarter, capacity=-(-fits * 100 // budget.percentage), actor=t.users["hop"])
+    budget_set_capacity(
+        quarter=t.quarter, capacity=-(-fits * 100 // budget.percentage), actor=t.users["hop"]
+    )
     header = {"Authorization": creds["hop"]["Authorization"]}
 
     def job(pk):
         def run():
-            status, data, _ = request("POST", server.port, f"/api/v1/requests/{pk}/approve/", headers=header, body={})
+            status, data, _ = request(
+                "POST", server.port, f"/api/v1/requests/{pk}/approve/", headers=header, body={}
+            )
             if status not in (200, 409):
                 raise RuntimeError(f"approve #{pk}: {status} {data[:300]!r}")
             return status
@@ -477,7 +489,9 @@ def budget_check():
         if budget.remaining < 0 or budget.reserved > budget.allocated:
             problems.append(f"{budget.quarter.label}: overspent {balances}")
         if not budget.quarter.is_closed and held != budget.reserved:
-            problems.append(f"{budget.quarter.label}: requests hold {held}, budget {budget.reserved}")
+            problems.append(
+                f"{budget.quarter.label}: requests hold {held}, budget {budget.reserved}"
+            )
     return problems
 
 

@@ -10,13 +10,13 @@ BENCH_WORKERS (gunicorn workers, 4), BENCH_PORT (8101), BENCH_OUT (bench/RESULTS
 """
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
-
 
 
 def _bench_database_url():
@@ -54,6 +54,8 @@ def configure():
 
 
 def main():
+    # A stopped run still stops its gunicorn (Server.__exit__ runs on SystemExit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     url = configure()
     from bench import measure
 

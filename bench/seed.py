@@ -41,8 +41,8 @@ MANAGERS, REPS_PER_MANAGER, PMS = 32, 5, 5
 QUARTERS_BEFORE, QUARTERS_AFTER = 9, 2
 MEETINGS = 200
 THEMES = ["Enterprise security", "Platform extensibility", "Self-serve analytics", "Mobile"]
-ACCOUNTS = [f"{a} {b}" for a in ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay",
-            "Stark", "Wayne", "Tyrell", "Cyberdyne") for b in ("Bank", "Health", "Retail", "Labs")]  # fmt: skip
+COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne"]
+ACCOUNTS = [f"{a} {b}" for a in COMPANIES for b in ("Bank", "Health", "Retail", "Labs")]
 
 
 class Cast:
@@ -335,9 +335,7 @@ def _deals_comments_events(requests, cast, rng, now):
             author = rng.choice([fr.author, *people]) if fr.escalated_at else fr.author
             at = min(fr.created_at + dt.timedelta(hours=5 + k), now)
             comments.append(Comment(request=fr, author=author, body=f"Note {k}", created_at=at))
-            events.append(
-                AuditEvent(request=fr, actor=author, action="comment", created_at=at)
-            )
+            events.append(AuditEvent(request=fr, actor=author, action="comment", created_at=at))
         if fr.escalated_at and rng.random() < 0.3:
             notes.append(ProductNote(request=fr, author=rng.choice(cast.pms), body="Sizing"))
     Deal.objects.bulk_create(deals, batch_size=BATCH)
@@ -367,7 +365,8 @@ def _ledger(requests, quarters, ci, cast, now):
         start = min(start - dt.timedelta(days=30), now)
         reserved = expired = 0
 
-        def entry(kind, points, actor, reason, at, fr=None, budget=budget):
+        def add(kind, points, actor, reason, at, fr=None, budget=budget, balances=None):
+            allocated, reserved, expired = balances
             entries.append(
                 LedgerEntry(
                     budget=budget,
@@ -383,17 +382,29 @@ def _ledger(requests, quarters, ci, cast, now):
                 )
             )
 
-        entry("allocate", allocated, cast.hop, f"capacity {capacity:,} at {percentage}%", start)
+        note = f"capacity {capacity:,} at {percentage}%"
+        add("allocate", allocated, cast.hop, note, start, balances=(allocated, 0, 0))
         for fr in committed:
             reserved += fr.estimate
-            entry("reserve", fr.estimate, cast.hop, f"#{fr.pk} approved", fr.decided_at, fr)
+            balances = (allocated, reserved, 0)
+            add("reserve", fr.estimate, cast.hop, "approved", fr.decided_at, fr, balances=balances)
             if fr.status == Status.CANCELLED:
                 reserved -= fr.estimate
-                entry("release", fr.estimate, cast.hop, f"#{fr.pk} cancelled", fr.decided_at, fr)
+                balances = (allocated, reserved, 0)
+                add(
+                    "release",
+                    fr.estimate,
+                    cast.hop,
+                    "cancelled",
+                    fr.decided_at,
+                    fr,
+                    balances=balances,
+                )
         if quarter.closed_at:
             closing = dt.datetime.combine(quarter.closes_on, dt.time(1), tzinfo=dt.UTC)
             expired = allocated - reserved
-            entry("expire", expired, None, f"{quarter.label} closed", closing)
+            balances = (allocated, reserved, expired)
+            add("expire", expired, None, f"{quarter.label} closed", closing, balances=balances)
         budget.reserved, budget.expired = reserved, expired
         budgets.append(budget)
     Budget.objects.bulk_create(budgets)
@@ -408,8 +419,8 @@ def _meetings(cast, quarters, ci, rng, now):
     weekly = MeetingSeries.objects.create(name="Weekly sales–product sync", weekday=1)
     weekly.extra_attendees.add(cast.pms[0])
     meetings = []
-    for series, first, count in ((old, 0, MEETINGS // 2), (weekly, 1, MEETINGS - MEETINGS // 2)):
-        # The active series runs into the coming weeks; the retired one ended before it began.
+    for series, count in ((old, MEETINGS // 2), (weekly, MEETINGS - MEETINGS // 2)):
+        # The active series runs into the coming weeks; the retired one stopped last week.
         last = now + dt.timedelta(weeks=3) if series is weekly else now - dt.timedelta(weeks=1)
         day = (last - dt.timedelta(weeks=count - 1)).date()
         day += dt.timedelta(days=(series.weekday - day.weekday()) % 7)

@@ -3,11 +3,12 @@
 import datetime as dt
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.models import Role
 from budgets.fiscal import FiscalQuarter
-from budgets.models import Budget, LedgerEntry
+from budgets.models import LedgerEntry, Quarter
 from budgets.services import quarter_get_or_create
 from config.errors import InvalidInput, NotAllowed, NotFound
 from requests_app import services as request_services
@@ -137,25 +138,49 @@ def build_agenda(meeting, *, now=None):
         .first()
     )
     since = previous.starts_at if previous else meeting.starts_at - dt.timedelta(days=7)
-    quarter = quarter_get_or_create(FiscalQuarter.containing(meeting.local_start.date()))
-    budget = Budget.objects.get(quarter=quarter)
-    before = (
-        LedgerEntry.objects.filter(budget=budget, created_at__lt=since)
+    fq = FiscalQuarter.containing(meeting.local_start.date())
+    # The quarter, its budget and the reserved balance at the last meeting, in one query.
+    reserved_at_since = (
+        LedgerEntry.objects.filter(budget__quarter=OuterRef("pk"), created_at__lt=since)
         .order_by("-created_at", "-id")
-        .only("reserved_after", "allocated_after", "remaining_after")
+        .values("reserved_after")[:1]
+    )
+    found = (
+        Quarter.objects.for_fiscal(fq)
+        .select_related("budget")
+        .annotate(reserved_then=Subquery(reserved_at_since))
         .first()
     )
-    reserved_then = before.reserved_after if before else 0
+    if found is None or not hasattr(found, "budget"):
+        quarter_get_or_create(fq)  # a quarter nobody has opened yet: an empty budget
+        return build_agenda(meeting, now=now)
+    quarter, budget = found, found.budget
+    reserved_then = found.reserved_then or 0
 
-    ids = request_services.queue_ids(quarter.pk)
-    by_id = {
-        fr.pk: fr
-        for fr in request_services.with_list_data(FeatureRequest.objects.filter(pk__in=ids))
-    }
-    rows = request_services.cut_line([by_id[pk] for pk in ids], budget.remaining)
+    # The cut line needs every estimate in the queue, but only the top is shown: the whole
+    # queue is read as (id, estimate) and just QUEUE_TOP requests with their deals.
+    queue = list(
+        FeatureRequest.objects.filter(target_quarter=quarter, queue_rank__isnull=False)
+        .order_by("queue_rank")
+        .only("pk", "estimate")
+    )
+    rows = request_services.cut_line(queue, budget.remaining)
+    top = FeatureRequest.objects.select_related("manager").in_bulk(
+        [fr.pk for fr in queue[:QUEUE_TOP]]
+    )
+    due_by = today + dt.timedelta(days=30)
+    deferred = list(
+        FeatureRequest.objects.filter(
+            status=Status.DEFERRED, target_quarter__start_date__lte=due_by
+        )
+        .select_related("manager", "target_quarter")
+        .order_by("target_quarter__start_date", "pk")
+    )
+    # The deals of both lists in one query (what with_list_data would fetch twice).
+    prefetch_related_objects([*top.values(), *deferred], request_services.DEALS_FOR_LISTS)
     queue_top = []
     for rank, row in enumerate(rows[:QUEUE_TOP], 1):
-        brief = _request_brief(row["fr"])
+        brief = _request_brief(top[row["fr"].pk])
         brief.update(
             rank=rank,
             running_total=row["running_total"],
@@ -196,18 +221,13 @@ def build_agenda(meeting, *, now=None):
             kind__in=[LedgerEntry.Kind.CHANGE_COST, LedgerEntry.Kind.RE_ESTIMATE],
         ).select_related("budget__quarter")
     ]
-    due_by = today + dt.timedelta(days=30)
     deferred_due = [
         {
             **_request_brief(fr),
             "quarter": fr.target_quarter.label,
             "opens": _fmt_day(fr.target_quarter.start_date),
         }
-        for fr in request_services.with_list_data(
-            FeatureRequest.objects.filter(
-                status=Status.DEFERRED, target_quarter__start_date__lte=due_by
-            )
-        ).order_by("target_quarter__start_date", "pk")
+        for fr in deferred
     ]
     deals = [
         {

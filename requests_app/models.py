@@ -149,6 +149,10 @@ class FeatureRequest(models.Model):
             models.Index(fields=["target_quarter", "queue_rank"], name="req_queue_order"),
             # /requests/ filtered by status, newest first.
             models.Index(fields=["status", "-created_at"], name="req_status_recent"),
+            # /requests/ and GET /api/v1/requests/ unfiltered: "WHERE <visible to the user>
+            # ORDER BY created_at DESC, id DESC LIMIT 25" walks this index and stops after a
+            # page instead of sorting every visible request (bench: 20,000 rows).
+            models.Index(fields=["-created_at", "-id"], name="req_recent"),
         ]
 
     def __str__(self):

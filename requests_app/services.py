@@ -9,6 +9,7 @@ managers' user rows (by id) that stand for team inboxes, then the requests (by i
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Case, F, Max, Prefetch, Q, When
@@ -80,13 +81,25 @@ def request_get_for_user(user, pk, *, queryset=None) -> FeatureRequest:
     return fr
 
 
+RECENTLY_SHIPPED = 90  # days the roadmap keeps shipped work on show
+
+
+def recently_shipped_q(now=None) -> Q:
+    """Shipped work the roadmap (page and API) still shows; older work is in /requests/."""
+    since = (now or timezone.now()) - timedelta(days=RECENTLY_SHIPPED)
+    return Q(status=Status.SHIPPED, shipped_at__gte=since)
+
+
+# The deals behind each request's demand (ARR at stake, accounts) on list pages.
+DEALS_FOR_LISTS = Prefetch(
+    "deals", queryset=Deal.objects.only("id", "request_id", "account_name", "amount", "currency")
+)
+
+
 def with_list_data(qs):
     """What list pages show of each request, in a fixed number of queries."""
     return qs.select_related("author", "manager", "target_quarter", "theme").prefetch_related(
-        Prefetch(
-            "deals",
-            queryset=Deal.objects.only("id", "request_id", "account_name", "amount", "currency"),
-        )
+        DEALS_FOR_LISTS
     )
 
 
@@ -284,9 +297,7 @@ def _close_gap(queryset, field, rank):
     way, then back one lower), so the unique index never sees two requests on one rank and
     no id list is sent: approving the top of a long queue stays two statements."""
     queryset.filter(**{f"{field}__gt": rank}).update(**{field: F(field) + RANK_OFFSET})
-    queryset.filter(**{f"{field}__gt": RANK_OFFSET}).update(
-        **{field: F(field) - (RANK_OFFSET + 1)}
-    )
+    queryset.filter(**{f"{field}__gt": RANK_OFFSET}).update(**{field: F(field) - (RANK_OFFSET + 1)})
 
 
 def _inbox(manager_id):
