@@ -3,7 +3,8 @@
 import datetime as dt
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery, prefetch_related_objects
+from django.db.models import DateTimeField, OuterRef, Subquery, Value, prefetch_related_objects
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Role
@@ -131,43 +132,54 @@ def build_agenda(meeting, *, now=None):
     queries whatever the size of the queue."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    previous = (
+    fq = FiscalQuarter.containing(meeting.local_start.date())
+    # In one query: the quarter and its budget, when the last meeting started (or a week
+    # back for the first one) and the reserved balance at that moment.
+    previous_start = (
         Meeting.objects.filter(series_id=meeting.series_id, starts_at__lt=meeting.starts_at)
         .order_by("-starts_at")
-        .only("starts_at")
-        .first()
+        .values("starts_at")[:1]
     )
-    since = previous.starts_at if previous else meeting.starts_at - dt.timedelta(days=7)
-    fq = FiscalQuarter.containing(meeting.local_start.date())
-    # The quarter, its budget and the reserved balance at the last meeting, in one query.
     reserved_at_since = (
-        LedgerEntry.objects.filter(budget__quarter=OuterRef("pk"), created_at__lt=since)
+        LedgerEntry.objects.filter(budget__quarter=OuterRef("pk"), created_at__lt=OuterRef("since"))
         .order_by("-created_at", "-id")
         .values("reserved_after")[:1]
     )
     found = (
         Quarter.objects.for_fiscal(fq)
         .select_related("budget")
+        .annotate(
+            since=Coalesce(
+                Subquery(previous_start),
+                Value(meeting.starts_at - dt.timedelta(days=7)),
+                output_field=DateTimeField(),
+            )
+        )
         .annotate(reserved_then=Subquery(reserved_at_since))
         .first()
     )
     if found is None or not hasattr(found, "budget"):
         quarter_get_or_create(fq)  # a quarter nobody has opened yet: an empty budget
         return build_agenda(meeting, now=now)
-    quarter, budget = found, found.budget
+    quarter, budget, since = found, found.budget, found.since
     reserved_then = found.reserved_then or 0
+    # What happened between the last meeting and this one: for a past meeting (read on its
+    # page before its digest stored a snapshot) the window ends when it started, not today.
+    until = min(now, meeting.starts_at)
 
-    # The cut line needs every estimate in the queue, but only the top is shown: the whole
-    # queue is read as (id, estimate) and just QUEUE_TOP requests with their deals.
+    # The cut line needs every estimate in the queue; only the top QUEUE_TOP are shown, so
+    # the queue is read with just the fields their briefs use (deals come below).
     queue = list(
         FeatureRequest.objects.filter(target_quarter=quarter, queue_rank__isnull=False)
+        .select_related("manager")
         .order_by("queue_rank")
-        .only("pk", "estimate")
-    )
+        .only(
+            "pk", "estimate", "title", "status", "importance", "manager__team_name",
+            "manager__first_name", "manager__last_name", "manager__username",
+        )
+    )  # fmt: skip
+    top = queue[:QUEUE_TOP]
     rows = request_services.cut_line(queue, budget.remaining)
-    top = FeatureRequest.objects.select_related("manager").in_bulk(
-        [fr.pk for fr in queue[:QUEUE_TOP]]
-    )
     due_by = today + dt.timedelta(days=30)
     deferred = list(
         FeatureRequest.objects.filter(
@@ -177,10 +189,10 @@ def build_agenda(meeting, *, now=None):
         .order_by("target_quarter__start_date", "pk")
     )
     # The deals of both lists in one query (what with_list_data would fetch twice).
-    prefetch_related_objects([*top.values(), *deferred], request_services.DEALS_FOR_LISTS)
+    prefetch_related_objects([*top, *deferred], request_services.DEALS_FOR_LISTS)
     queue_top = []
     for rank, row in enumerate(rows[:QUEUE_TOP], 1):
-        brief = _request_brief(top[row["fr"].pk])
+        brief = _request_brief(row["fr"])
         brief.update(
             rank=rank,
             running_total=row["running_total"],
@@ -191,7 +203,9 @@ def build_agenda(meeting, *, now=None):
         queue_top.append(brief)
 
     events = list(
-        AuditEvent.objects.filter(created_at__gte=since, action__in=["escalate", *DECISION_ACTIONS])
+        AuditEvent.objects.filter(
+            created_at__gte=since, created_at__lte=until, action__in=["escalate", *DECISION_ACTIONS]
+        )
         .select_related("request", "actor", "request__target_quarter")
         .order_by("created_at", "id")
     )
@@ -218,6 +232,7 @@ def build_agenda(meeting, *, now=None):
         }
         for e in LedgerEntry.objects.filter(
             created_at__gte=since,
+            created_at__lte=until,
             kind__in=[LedgerEntry.Kind.CHANGE_COST, LedgerEntry.Kind.RE_ESTIMATE],
         ).select_related("budget__quarter")
     ]
