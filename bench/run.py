@@ -9,6 +9,7 @@ Settings: BENCH_REQUESTS (20000), BENCH_QUEUE (1000), BENCH_REPEAT (timed reques
 BENCH_WORKERS (gunicorn workers, 4), BENCH_PORT (8101), BENCH_OUT (bench/RESULTS.md).
 """
 
+import json
 import os
 import signal
 import sys
@@ -76,6 +77,9 @@ def main():
     from bench import report
 
     settings["out"].write_text(report.markdown(results, settings))
+    # The raw figures, so the report can be re-rendered: report.markdown(json.load(...), ...)
+    raw = ROOT / "var" / "bench" / "results.json"
+    raw.write_text(json.dumps(results, indent=1, default=str))
     print(f"Wrote {settings['out']} in {results['total_seconds']:.0f} s.")
 
 
