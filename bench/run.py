@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def _bench_database_url():
     url = os.environ.get("BENCH_DATABASE_URL")
     if url:
+        # The benchmark drops its database: never the one the app runs on.
+        if url.rstrip("/") == os.environ.get("DATABASE_URL", "").rstrip("/"):
+            sys.exit("BENCH_DATABASE_URL must name another database than DATABASE_URL.")
         return url
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/featurebudget")
     parsed = urlparse(base)
