@@ -36,5 +36,10 @@ test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Seeds a large company in its own PostgreSQL database (dropped and created afresh) and
+# writes bench/RESULTS.md; see README, "Benchmarks". Not part of `make test`.
+bench: install
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) var

@@ -26,6 +26,13 @@ def home(request):
     )
 
 
+@login_required
+@require_GET
+def bench_floor(request):
+    """Routed only when BENCH_FLOOR is on (config/urls.py)."""
+    return render(request, "bench_floor.html")
+
+
 def _database_ok():
     try:
         with connection.cursor() as cursor:

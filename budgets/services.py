@@ -9,7 +9,7 @@ and callers that also lock a Quarter row take it before the budget row.
 """
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import webhooks
@@ -41,10 +41,23 @@ def quarter_current(today=None) -> Quarter:
 
 
 def quarters_ensure_open(today=None) -> list[Quarter]:
-    """Create the current and next quarters (with budgets) if they do not exist yet."""
+    """The current and next quarters with their budgets, created if they do not exist yet.
+
+    Most pages call this, so once both exist it is one query (budgets joined)."""
     today = today or timezone.localdate()
     current = FiscalQuarter.containing(today)
-    return [quarter_get_or_create(current), quarter_get_or_create(current.next())]
+    wanted = [current, current.next()]
+    found = {
+        q.fiscal: q
+        for q in Quarter.objects.filter(
+            Q(fiscal_year=current.fiscal_year, number=current.number)
+            | Q(fiscal_year=wanted[1].fiscal_year, number=wanted[1].number)
+        ).select_related("budget")
+    }
+    return [
+        found[fq] if fq in found and hasattr(found[fq], "budget") else quarter_get_or_create(fq)
+        for fq in wanted
+    ]
 
 
 def quarter_from_slug(slug) -> Quarter | None:

@@ -38,6 +38,8 @@ if not DEBUG and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50):
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# `make bench` only: routes /bench/floor/, the trivial page every page is measured against.
+BENCH_FLOOR = env_bool("BENCH_FLOOR", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

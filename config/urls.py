@@ -1,7 +1,8 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import healthz
+from accounts.views import bench_floor, healthz
 from requests_app import views as request_views
 
 admin.site.site_header = "Feature Budget administration"
@@ -23,3 +24,8 @@ urlpatterns = [
     path("meetings/", include("meetings.urls")),
     path("", include("accounts.urls")),
 ]
+
+if settings.BENCH_FLOOR:
+    # The framework floor for `make bench`: a signed-in page through the same middleware,
+    # context processors and base template as every page, with nothing of its own.
+    urlpatterns.insert(0, path("bench/floor/", bench_floor, name="bench_floor"))

@@ -73,13 +73,12 @@ class MeetingSeries(models.Model):
 
     def attendees(self):
         """The active heads plus the extra attendees, each once."""
-        heads = User.objects.filter(
-            role__in=[Role.HEAD_OF_SALES, Role.HEAD_OF_PRODUCT], is_active=True
+        people = User.objects.filter(
+            Q(role__in=[Role.HEAD_OF_SALES, Role.HEAD_OF_PRODUCT])
+            | Q(pk__in=self.extra_attendees.values("pk")),
+            is_active=True,
         )
-        people = {u.pk: u for u in heads}
-        for user in self.extra_attendees.filter(is_active=True):
-            people.setdefault(user.pk, user)
-        return sorted(people.values(), key=lambda u: (u.role != Role.HEAD_OF_SALES, u.pk))
+        return sorted(people, key=lambda u: (u.role != Role.HEAD_OF_SALES, u.pk))
 
     def occurrence_on(self, day):
         """The meeting's start on a local date, as an aware datetime (DST-correct)."""

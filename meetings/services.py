@@ -3,11 +3,13 @@
 import datetime as dt
 
 from django.db import IntegrityError, transaction
+from django.db.models import DateTimeField, OuterRef, Subquery, Value, prefetch_related_objects
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Role
 from budgets.fiscal import FiscalQuarter
-from budgets.models import Budget, LedgerEntry
+from budgets.models import LedgerEntry, Quarter
 from budgets.services import quarter_get_or_create
 from config.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from requests_app import services as request_services
@@ -130,29 +132,64 @@ def build_agenda(meeting, *, now=None):
     queries whatever the size of the queue."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    previous = (
+    fq = FiscalQuarter.containing(meeting.local_start.date())
+    # In one query: the quarter and its budget, when the last meeting started (or a week
+    # back for the first one) and the reserved balance at that moment.
+    previous_start = (
         Meeting.objects.filter(series_id=meeting.series_id, starts_at__lt=meeting.starts_at)
         .order_by("-starts_at")
-        .only("starts_at")
-        .first()
+        .values("starts_at")[:1]
     )
-    since = previous.starts_at if previous else meeting.starts_at - dt.timedelta(days=7)
-    quarter = quarter_get_or_create(FiscalQuarter.containing(meeting.local_start.date()))
-    budget = Budget.objects.get(quarter=quarter)
-    before = (
-        LedgerEntry.objects.filter(budget=budget, created_at__lt=since)
+    reserved_at_since = (
+        LedgerEntry.objects.filter(budget__quarter=OuterRef("pk"), created_at__lt=OuterRef("since"))
         .order_by("-created_at", "-id")
-        .only("reserved_after", "allocated_after", "remaining_after")
+        .values("reserved_after")[:1]
+    )
+    found = (
+        Quarter.objects.for_fiscal(fq)
+        .select_related("budget")
+        .annotate(
+            since=Coalesce(
+                Subquery(previous_start),
+                Value(meeting.starts_at - dt.timedelta(days=7)),
+                output_field=DateTimeField(),
+            )
+        )
+        .annotate(reserved_then=Subquery(reserved_at_since))
         .first()
     )
-    reserved_then = before.reserved_after if before else 0
+    if found is None or not hasattr(found, "budget"):
+        quarter_get_or_create(fq)  # a quarter nobody has opened yet: an empty budget
+        return build_agenda(meeting, now=now)
+    quarter, budget, since = found, found.budget, found.since
+    reserved_then = found.reserved_then or 0
+    # What happened between the last meeting and this one: for a past meeting (read on its
+    # page before its digest stored a snapshot) the window ends when it started, not today.
+    until = min(now, meeting.starts_at)
 
-    ids = request_services.queue_ids(quarter.pk)
-    by_id = {
-        fr.pk: fr
-        for fr in request_services.with_list_data(FeatureRequest.objects.filter(pk__in=ids))
-    }
-    rows = request_services.cut_line([by_id[pk] for pk in ids], budget.remaining)
+    # The cut line needs every estimate in the queue; only the top QUEUE_TOP are shown, so
+    # the queue is read with just the fields their briefs use (deals come below).
+    queue = list(
+        FeatureRequest.objects.filter(target_quarter=quarter, queue_rank__isnull=False)
+        .select_related("manager")
+        .order_by("queue_rank")
+        .only(
+            "pk", "estimate", "title", "status", "importance", "manager__team_name",
+            "manager__first_name", "manager__last_name", "manager__username",
+        )
+    )  # fmt: skip
+    top = queue[:QUEUE_TOP]
+    rows = request_services.cut_line(queue, budget.remaining)
+    due_by = today + dt.timedelta(days=30)
+    deferred = list(
+        FeatureRequest.objects.filter(
+            status=Status.DEFERRED, target_quarter__start_date__lte=due_by
+        )
+        .select_related("manager", "target_quarter")
+        .order_by("target_quarter__start_date", "pk")
+    )
+    # The deals of both lists in one query (what with_list_data would fetch twice).
+    prefetch_related_objects([*top, *deferred], request_services.DEALS_FOR_LISTS)
     queue_top = []
     for rank, row in enumerate(rows[:QUEUE_TOP], 1):
         brief = _request_brief(row["fr"])
@@ -166,7 +203,9 @@ def build_agenda(meeting, *, now=None):
         queue_top.append(brief)
 
     events = list(
-        AuditEvent.objects.filter(created_at__gte=since, action__in=["escalate", *DECISION_ACTIONS])
+        AuditEvent.objects.filter(
+            created_at__gte=since, created_at__lte=until, action__in=["escalate", *DECISION_ACTIONS]
+        )
         .select_related("request", "actor", "request__target_quarter")
         .order_by("created_at", "id")
     )
@@ -193,21 +232,17 @@ def build_agenda(meeting, *, now=None):
         }
         for e in LedgerEntry.objects.filter(
             created_at__gte=since,
+            created_at__lte=until,
             kind__in=[LedgerEntry.Kind.CHANGE_COST, LedgerEntry.Kind.RE_ESTIMATE],
         ).select_related("budget__quarter")
     ]
-    due_by = today + dt.timedelta(days=30)
     deferred_due = [
         {
             **_request_brief(fr),
             "quarter": fr.target_quarter.label,
             "opens": _fmt_day(fr.target_quarter.start_date),
         }
-        for fr in request_services.with_list_data(
-            FeatureRequest.objects.filter(
-                status=Status.DEFERRED, target_quarter__start_date__lte=due_by
-            )
-        ).order_by("target_quarter__start_date", "pk")
+        for fr in deferred
     ]
     deals = [
         {

@@ -402,13 +402,15 @@ class InboxRanking(APIView):
 
 
 class Roadmap(APIView):
-    """Committed work (approved, in progress, shipped) and what is not committed yet."""
+    """Committed work (approved, in progress, shipped in the last 90 days, as on the page)
+    and deferred work, which is not committed yet."""
 
     @extend_schema(responses=inline_serializer("Roadmap", {"items": serializers.ListField()}))
     def get(self, request):
         qs = services.with_list_data(
             services.requests_visible_to(request.user).filter(
-                status__in=[Status.APPROVED, Status.IN_PROGRESS, Status.SHIPPED, Status.DEFERRED]
+                Q(status__in=[Status.APPROVED, Status.IN_PROGRESS, Status.DEFERRED])
+                | services.recently_shipped_q()
             )
         ).order_by("target_quarter__fiscal_year", "target_quarter__number", "pk")
         return Response(

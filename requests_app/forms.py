@@ -3,8 +3,6 @@ import datetime as dt
 from django import forms
 from django.utils import timezone
 
-from budgets.models import Quarter
-
 from .models import (
     MAX_PROBLEM_LENGTH,
     Currency,
@@ -116,11 +114,13 @@ class ReasonForm(forms.Form):
 
 
 class EscalateForm(forms.Form):
-    quarter = forms.ModelChoiceField(queryset=Quarter.objects.none(), empty_label=None)
+    # Choices from the quarters the caller already loaded: a ModelChoiceField would query
+    # them again each time the select is rendered.
+    quarter = forms.ChoiceField()
 
     def __init__(self, *args, quarters=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["quarter"].queryset = Quarter.objects.filter(pk__in=[q.pk for q in quarters])
+        self.fields["quarter"].choices = [(q.pk, str(q)) for q in quarters]
 
 
 class RequestFilterForm(forms.Form):

@@ -149,6 +149,10 @@ class FeatureRequest(models.Model):
             models.Index(fields=["target_quarter", "queue_rank"], name="req_queue_order"),
             # /requests/ filtered by status, newest first.
             models.Index(fields=["status", "-created_at"], name="req_status_recent"),
+            # /requests/ and GET /api/v1/requests/ unfiltered: "WHERE <visible to the user>
+            # ORDER BY created_at DESC, id DESC LIMIT 25" walks this index and stops after a
+            # page instead of sorting every visible request (bench: 20,000 rows).
+            models.Index(fields=["-created_at", "-id"], name="req_recent"),
         ]
 
     def __str__(self):
@@ -218,6 +222,12 @@ class Deal(models.Model):
         ordering = ["-amount", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="deal_amount_not_negative"),
+        ]
+        indexes = [
+            # The weekly agenda's "deals closing within 30 days": WHERE expected_close_date
+            # BETWEEN today AND today + 30 ORDER BY expected_close_date, a range of this index
+            # instead of a scan of every deal (bench: 40,000 deals, 15 ms -> well under 1 ms).
+            models.Index(fields=["expected_close_date", "id"], name="deal_closing"),
         ]
 
     def __str__(self):

@@ -9,6 +9,7 @@ managers' user rows (by id) that stand for team inboxes, then the requests (by i
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Max, Prefetch, Q, When
@@ -81,13 +82,25 @@ def request_get_for_user(user, pk, *, queryset=None) -> FeatureRequest:
     return fr
 
 
+RECENTLY_SHIPPED = 90  # days the roadmap keeps shipped work on show
+
+
+def recently_shipped_q(now=None) -> Q:
+    """Shipped work the roadmap (page and API) still shows; older work is in /requests/."""
+    since = (now or timezone.now()) - timedelta(days=RECENTLY_SHIPPED)
+    return Q(status=Status.SHIPPED, shipped_at__gte=since)
+
+
+# The deals behind each request's demand (ARR at stake, accounts) on list pages.
+DEALS_FOR_LISTS = Prefetch(
+    "deals", queryset=Deal.objects.only("id", "request_id", "account_name", "amount", "currency")
+)
+
+
 def with_list_data(qs):
     """What list pages show of each request, in a fixed number of queries."""
     return qs.select_related("author", "manager", "target_quarter", "theme").prefetch_related(
-        Prefetch(
-            "deals",
-            queryset=Deal.objects.only("id", "request_id", "account_name", "amount", "currency"),
-        )
+        DEALS_FOR_LISTS
     )
 
 
@@ -264,13 +277,28 @@ def _lock(user, request_ids, *, quarter_ids=()):
     return [locked[pk] for pk in request_ids]
 
 
-def _write_order(queryset, field, ordered_ids):
-    """Give `ordered_ids` the ranks 1..n in one container, without transient duplicates."""
+def _write_order(queryset, field, ordered_ids, current=None):
+    """Give `ordered_ids` the ranks 1..n in one container, without transient duplicates.
+
+    With `current` (the order now, ranked 1..n), only the requests whose rank changes are
+    written: a swap in a queue of a thousand touches two rows, not a thousand."""
+    ranks = dict(zip(ordered_ids, range(1, len(ordered_ids) + 1), strict=True))
+    if current is not None:
+        ranks = {pk: r for pk, r in ranks.items() if r > len(current) or current[r - 1] != pk}
+        queryset = queryset.filter(pk__in=ranks)
     queryset.update(**{field: F(field) + RANK_OFFSET})
-    if ordered_ids:
-        queryset.filter(pk__in=ordered_ids).update(
-            **{field: Case(*[When(pk=pk, then=i) for i, pk in enumerate(ordered_ids, 1)])}
+    if ranks:
+        queryset.filter(pk__in=ranks).update(
+            **{field: Case(*[When(pk=pk, then=rank) for pk, rank in ranks.items()])}
         )
+
+
+def _close_gap(queryset, field, rank):
+    """Move everything ranked after `rank` up by one with two relative UPDATEs (out of the
+    way, then back one lower), so the unique index never sees two requests on one rank and
+    no id list is sent: approving the top of a long queue stays two statements."""
+    queryset.filter(**{f"{field}__gt": rank}).update(**{field: F(field) + RANK_OFFSET})
+    queryset.filter(**{f"{field}__gt": RANK_OFFSET}).update(**{field: F(field) - (RANK_OFFSET + 1)})
 
 
 def _inbox(manager_id):
@@ -292,15 +320,13 @@ def queue_ids(quarter_id):
 def _leave_queues(fr):
     """Take the request out of its inbox or queue and close the gap it leaves."""
     if fr.inbox_rank is not None:
-        fr.inbox_rank = None
+        rank, fr.inbox_rank = fr.inbox_rank, None
         FeatureRequest.objects.filter(pk=fr.pk).update(inbox_rank=None)
-        rest = [pk for pk in inbox_ids(fr.manager_id) if pk != fr.pk]
-        _write_order(_inbox(fr.manager_id), "inbox_rank", rest)
+        _close_gap(_inbox(fr.manager_id), "inbox_rank", rank)
     if fr.queue_rank is not None:
-        fr.queue_rank = None
+        rank, fr.queue_rank = fr.queue_rank, None
         FeatureRequest.objects.filter(pk=fr.pk).update(queue_rank=None)
-        rest = [pk for pk in queue_ids(fr.target_quarter_id) if pk != fr.pk]
-        _write_order(_queue(fr.target_quarter_id), "queue_rank", rest)
+        _close_gap(_queue(fr.target_quarter_id), "queue_rank", rank)
 
 
 def _bottom(queryset, field):
@@ -556,19 +582,20 @@ def _reorder(*, actor, container, field, current, seen, order, lock):
         if order == current:
             return 0
         old_rank = {pk: i for i, pk in enumerate(current, 1)}
-        _write_order(container, field, order)
-        changed = 0
-        for new, pk in enumerate(order, 1):
-            if old_rank[pk] != new:
-                changed += 1
-                record_event(
-                    FeatureRequest(pk=pk),
-                    actor,
-                    "rank",
-                    old={field: old_rank[pk]},
-                    new={field: new},
-                )
-        return changed
+        _write_order(container, field, order, current)
+        # One audit event per request whose rank changed, written in one INSERT.
+        events = AuditEvent.objects.bulk_create(
+            AuditEvent(
+                request_id=pk,
+                actor=actor,
+                action="rank",
+                old_value={field: old_rank[pk]},
+                new_value={field: new},
+            )
+            for new, pk in enumerate(order, 1)
+            if old_rank[pk] != new
+        )
+        return len(events)
 
 
 def inbox_reorder(*, actor, manager, seen, order):
@@ -601,21 +628,27 @@ def queue_reorder(*, actor, quarter, seen, order):
     )
 
 
-def move_orders(ids):
-    """For keyboard controls: the whole new order each button (up, down, top) posts."""
-    result = {}
-    for i, pk in enumerate(ids):
-        up = down = top = None
-        if i > 0:
-            up = ids[: i - 1] + [pk, ids[i - 1]] + ids[i + 1 :]
-            top = [pk] + ids[:i] + ids[i + 1 :]
-        if i < len(ids) - 1:
-            down = ids[:i] + [ids[i + 1], pk] + ids[i + 2 :]
-        result[pk] = {
-            key: ",".join(map(str, value)) if value else ""
-            for key, value in (("up", up), ("down", down), ("top", top))
-        }
-    return result
+def move_choices(ids):
+    """For keyboard controls: which of top, up and down each request in `ids` can take."""
+    last = len(ids) - 1
+    return {pk: {"top": i > 0, "up": i > 0, "down": i < last} for i, pk in enumerate(ids)}
+
+
+MOVES_BY_BUTTON = ("top", "up", "down")
+
+
+def order_after_move(seen, move):
+    """The order `seen` after one keyboard move, posted as '<id>:top', '<id>:up' or
+    '<id>:down'. The page posts the order it showed once and one short value per button,
+    so a queue of n requests is O(n) bytes of buttons rather than n whole orders."""
+    ids = _parse_ids(seen, field="seen")
+    pk, _, where = str(move).partition(":")
+    if where not in MOVES_BY_BUTTON or not pk.isdecimal() or int(pk) not in ids:
+        raise InvalidInput("Move one request of this list to the top, up or down.", field="order")
+    i = ids.index(int(pk))
+    rest = ids[:i] + ids[i + 1 :]
+    to = {"top": 0, "up": max(i - 1, 0), "down": min(i + 1, len(rest))}[where]
+    return rest[:to] + [int(pk)] + rest[to:]
 
 
 # --- Content -------------------------------------------------------------------------------

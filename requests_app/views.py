@@ -1,5 +1,4 @@
 import csv
-import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -8,13 +7,12 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role, User
 from budgets.dashboard import csv_safe
 from budgets.models import Quarter
-from budgets.services import quarter_current, quarter_from_slug, quarters_ensure_open
+from budgets.services import quarter_from_slug, quarters_ensure_open
 from config.errors import DomainError, InsufficientBudget, InvalidInput, NotAllowed, NotFound
 
 from . import services
@@ -387,7 +385,7 @@ def follow(request, pk):
 
 def _ranked_rows(ids_in_order, requests):
     by_id = {fr.pk: fr for fr in requests}
-    moves = services.move_orders(ids_in_order)
+    moves = services.move_choices(ids_in_order)
     return [
         {"fr": by_id[pk], "rank": i, "moves": moves[pk]} for i, pk in enumerate(ids_in_order, 1)
     ]
@@ -469,10 +467,14 @@ def inbox(request):
 
 
 def _reorder_post(request, reorder, success_url):
-    """Apply a posted order (`seen`, `order`); returns (response or None, status).
-    htmx callers get the re-rendered list, with the refusal shown, instead of a redirect."""
+    """Apply a posted order (`seen`, and `order` from a drag or `move` from a button);
+    returns (response or None, status). htmx callers get the re-rendered list, with the
+    refusal shown, instead of a redirect."""
+    seen, order = request.POST.get("seen", ""), request.POST.get("order", "")
     try:
-        reorder(request.POST.get("seen", ""), request.POST.get("order", ""))
+        if "move" in request.POST:
+            order = services.order_after_move(seen, request.POST["move"])
+        reorder(seen, order)
     except NotAllowed as exc:
         return _forbidden(request, exc), 403
     except DomainError as exc:
@@ -491,8 +493,7 @@ def _queue_quarter(request):
         if quarter is None:
             raise Http404("No such quarter.")
         return quarter
-    quarters_ensure_open()
-    return quarter_current()
+    return quarters_ensure_open()[0]
 
 
 def _queue_context(request, quarter):
@@ -730,7 +731,7 @@ def roadmap(request):
         services.requests_visible_to(request.user)
         .filter(
             Q(status__in=[Status.APPROVED, Status.IN_PROGRESS, Status.DEFERRED, Status.ESCALATED])
-            | Q(status=Status.SHIPPED, shipped_at__gte=timezone.now() - dt.timedelta(days=90))
+            | services.recently_shipped_q()
         )
         .select_related("theme", "target_quarter", "manager")
         .order_by("target_quarter__fiscal_year", "target_quarter__number", "queue_rank", "pk")

@@ -1,5 +1,5 @@
-// Drag-and-drop ranking: SortableJS reorders the list, then the same form the keyboard
-// buttons use is posted (through htmx) with the full new order.
+// Drag-and-drop ranking: SortableJS reorders the list, then the form the keyboard buttons use
+// is posted (through htmx) with the full new order; a button posts only its own move.
 (function () {
   function initSortable(root) {
     root.querySelectorAll("[data-sortable]").forEach(function (list) {

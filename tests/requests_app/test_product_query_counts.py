@@ -12,13 +12,13 @@ from decimal import Decimal
 from itertools import cycle
 
 import pytest
-from django.db import connection
 from django.db.models import Max
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from budgets.services import budget_reserve, budget_set_capacity
 from requests_app.models import Deal, FeatureRequest, Funding, ProductTheme, Status
+
+from ..query_counts import assert_flat, page_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -101,13 +101,6 @@ def big_budget(cast, quarters):
     return quarters[0]
 
 
-def queries_for(client, url):
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url)
-    assert response.status_code == 200, url
-    return len(ctx.captured_queries), response.content.decode()
-
-
 PAGES = [
     ("/review/", "hop"),
     ("/review/", "pm"),
@@ -128,12 +121,12 @@ def test_pages_run_the_same_queries_for_5_and_300_requests(
     client.force_login(getattr(cast, who))
     add_requests(cast, quarters, 5)
     client.get(url)  # settle one-off work (session, quarters created on first visit)
-    few, few_html = queries_for(client, url)
+    few, few_html = page_queries(client, url)
 
     add_requests(cast, quarters, 295)
-    many, many_html = queries_for(client, url)
+    many, many_html = page_queries(client, url)
 
-    assert many == few, f"{url}: {few} queries with 5 requests, {many} with 300"
+    assert_flat({5: few, 300: many}, url)
     # The bigger page really shows more requests (rows, cards or ledger entries).
     links = re.compile(r'href="/requests/\d+/"')
     assert len(links.findall(many_html)) > len(links.findall(few_html))

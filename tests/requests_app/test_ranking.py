@@ -100,7 +100,7 @@ class FormScraper(HTMLParser):
     def __init__(self):
         super().__init__()
         self.forms = {}  # form id -> {input name: value} (enabled inputs only)
-        self.buttons = []  # attrs of every button posting an order
+        self.buttons = []  # attrs of every button posting a move
         self._form = None
 
     def handle_starttag(self, tag, attrs):
@@ -111,7 +111,7 @@ class FormScraper(HTMLParser):
                 self.forms[self._form] = {"_action": attrs.get("action")}
         elif tag == "input" and self._form and "disabled" not in attrs:
             self.forms[self._form][attrs.get("name")] = attrs.get("value", "")
-        elif tag == "button" and attrs.get("name") == "order":
+        elif tag == "button" and attrs.get("name") == "move":
             self.buttons.append(attrs)
 
     def handle_endtag(self, tag):
@@ -144,16 +144,37 @@ def queue(cast, quarters):
     return [new_escalated(cast.rep, f"Queue item {i}", current).pk for i in range(1, 5)]
 
 
-# --- move_orders: what the keyboard buttons post -------------------------------------------
+# --- What the keyboard buttons post ------------------------------------------------------
 
 
-def test_move_orders_gives_each_button_the_whole_new_order():
-    moves = services.move_orders([10, 20, 30])
-    assert moves[10] == {"top": "", "up": "", "down": "20,10,30"}
-    assert moves[20] == {"top": "20,10,30", "up": "20,10,30", "down": "10,30,20"}
-    assert moves[30] == {"top": "30,10,20", "up": "10,30,20", "down": ""}
-    assert services.move_orders([7]) == {7: {"top": "", "up": "", "down": ""}}
-    assert services.move_orders([]) == {}
+def test_move_choices_disable_the_moves_off_either_end():
+    moves = services.move_choices([10, 20, 30])
+    assert moves[10] == {"top": False, "up": False, "down": True}
+    assert moves[20] == {"top": True, "up": True, "down": True}
+    assert moves[30] == {"top": True, "up": True, "down": False}
+    assert services.move_choices([7]) == {7: {"top": False, "up": False, "down": False}}
+    assert services.move_choices([]) == {}
+
+
+@pytest.mark.parametrize(
+    "move, expected",
+    [
+        ("20:top", [20, 10, 30]),
+        ("30:top", [30, 10, 20]),
+        ("20:up", [20, 10, 30]),
+        ("20:down", [10, 30, 20]),
+        ("10:up", [10, 20, 30]),
+        ("30:down", [10, 20, 30]),
+    ],
+)
+def test_a_button_move_gives_the_whole_new_order(move, expected):
+    assert services.order_after_move("10,20,30", move) == expected
+
+
+@pytest.mark.parametrize("move", ["", "40:top", "20:sideways", "20", ":up", "x:up", "²:up"])
+def test_a_bad_button_move_is_refused(move):
+    with pytest.raises(InvalidInput, match="to the top, up or down"):
+        services.order_after_move("10,20,30", move)
 
 
 # --- inbox_reorder (service) ---------------------------------------------------------------
@@ -470,11 +491,10 @@ def test_the_inbox_page_shows_the_order_and_buttons_that_post_the_same_form(clie
     assert page.forms[form_id]["seen"] == csv(team)
     assert "order" not in page.forms[form_id]  # only a button or the drag enables it
     assert f'data-form="reorder-{cast.manager.pk}"' in html
-    moves = services.move_orders(team)
     offered = {(b["title"], b["value"]) for b in page.buttons if b.get("form") == form_id}
     for pk in team:
         for title, key in (("Move to top", "top"), ("Move up", "up"), ("Move down", "down")):
-            assert (title, moves[pk][key]) in offered
+            assert (title, f"{pk}:{key}") in offered
 
 
 def test_the_move_to_top_button_reorders_the_inbox(client, cast, team):
@@ -482,10 +502,8 @@ def test_the_move_to_top_button_reorders_the_inbox(client, cast, team):
     client.force_login(cast.manager)
     page = scrape(client.get("/inbox/"))
     form = page.forms[f"reorder-{cast.manager.pk}"]
-    top_for_c = services.move_orders(team)[c]["top"]
-
     response = client.post(
-        "/inbox/", {"team": form["team"], "seen": form["seen"], "order": top_for_c}
+        "/inbox/", {"team": form["team"], "seen": form["seen"], "move": f"{c}:top"}
     )
 
     assert response.status_code == 302
@@ -499,8 +517,7 @@ def test_the_move_to_top_button_reorders_the_inbox(client, cast, team):
 @pytest.mark.parametrize("key, expected", [("up", [0, 2, 1, 3]), ("down", [0, 1, 3, 2])])
 def test_the_up_and_down_buttons_move_one_place(client, cast, team, key, expected):
     client.force_login(cast.manager)
-    value = services.move_orders(team)[team[2]][key]
-    client.post("/inbox/", {"team": cast.manager.pk, "seen": csv(team), "order": value})
+    client.post("/inbox/", {"team": cast.manager.pk, "seen": csv(team), "move": f"{team[2]}:{key}"})
     assert inbox_order(cast.manager) == [team[i] for i in expected]
 
 
@@ -634,10 +651,9 @@ def test_the_head_of_sales_sees_rank_controls_on_the_queue(client, cast, quarter
     page = scrape(response)
     assert page.forms["reorder-queue"]["seen"] == csv(queue)
     assert page.forms["reorder-queue"]["quarter"] == quarters[0].slug
-    moves = services.move_orders(queue)
     offered = {(b["title"], b["value"]) for b in page.buttons if b.get("form") == "reorder-queue"}
-    assert ("Move up", moves[queue[2]]["up"]) in offered
-    assert ("Move to top", moves[queue[3]]["top"]) in offered
+    assert ("Move up", f"{queue[2]}:up") in offered
+    assert ("Move to top", f"{queue[3]}:top") in offered
 
 
 @pytest.mark.parametrize("who", ["manager", "other_manager", "rep", "outsider", "pm", "hop"])
@@ -677,7 +693,7 @@ def test_the_up_button_moves_a_request_in_the_queue(client, cast, quarters, queu
     client.force_login(cast.hos)
     response = client.post(
         f"/queue/?quarter={slug}",
-        {"quarter": slug, "seen": csv(queue), "order": services.move_orders(queue)[c]["up"]},
+        {"quarter": slug, "seen": csv(queue), "move": f"{c}:up"},
     )
     assert response.status_code == 302
     assert response["Location"] == f"/queue/?quarter={slug}"
@@ -685,6 +701,23 @@ def test_the_up_button_moves_a_request_in_the_queue(client, cast, quarters, queu
     assert_all_ranks_strict()
     event = AuditEvent.objects.get(action="rank", request_id=c)
     assert (event.old_value, event.new_value) == ({"queue_rank": 3}, {"queue_rank": 2})
+
+
+def test_a_button_move_against_a_stale_or_bad_order_changes_nothing(client, cast, quarters, queue):
+    a, b, c, d = queue
+    slug = quarters[0].slug
+    client.force_login(cast.hos)
+    before = state()
+    stale = client.post(
+        f"/queue/?quarter={slug}", {"quarter": slug, "seen": csv([b, a, c, d]), "move": f"{c}:up"}
+    )
+    bad = client.post(
+        f"/queue/?quarter={slug}", {"quarter": slug, "seen": csv(queue), "move": f"{c}:left"}
+    )
+    assert stale.status_code == 409
+    assert bad.status_code == 400
+    assert "to the top, up or down" in bad.content.decode()
+    assert state() == before
 
 
 def test_an_htmx_queue_reorder_returns_the_fragment(client, cast, quarters, queue):
