@@ -33,6 +33,7 @@ from .serializers import (
     RequestWriteSerializer,
     ThemeSerializer,
     ThemeWriteSerializer,
+    request_row,
 )
 
 
@@ -271,7 +272,7 @@ def _queue_payload(quarter):
         "order": ids,
         "items": [
             {
-                **FeatureRequestSerializer(row["fr"]).data,
+                **request_row(row["fr"]),
                 "rank": rank,
                 "running_total": row["running_total"],
                 "below_cut_line": row["below"],
@@ -358,9 +359,7 @@ class Inbox(APIView):
                     {
                         "team": m.pk,
                         "name": m.team_label,
-                        "items": FeatureRequestSerializer(
-                            [fr for fr in submitted if fr.manager_id == m.pk], many=True
-                        ).data,
+                        "items": [request_row(fr) for fr in submitted if fr.manager_id == m.pk],
                     }
                     for m in managers
                 ]
@@ -416,7 +415,7 @@ class Roadmap(APIView):
         return Response(
             {
                 "items": [
-                    {**FeatureRequestSerializer(fr).data, "committed": fr.is_committed} for fr in qs
+                    {**request_row(fr), "committed": fr.is_committed} for fr in qs
                 ]
             }
         )
