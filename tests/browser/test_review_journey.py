@@ -164,3 +164,55 @@ def test_head_of_product_estimates_approves_and_defers_what_does_not_fit(
     later_column = page.get_by_test_id("roadmap-later")
     expect(later_column.get_by_role("link", name=second.title)).to_be_visible()
     expect(later_column).to_contain_text("not committed")
+
+
+def test_each_row_defers_declines_and_approves_as_product_funded_from_one_form(
+    page, live_server, cast, quarters
+):
+    current, _ = quarters
+    budget_set_capacity(quarter=current, capacity=100, actor=cast.hop)
+    to_decline = escalated(cast, "Bulk user import", current)
+    to_defer = escalated(cast, "Custom fields", current)
+    product_funded = escalated(cast, "Dark mode", current)
+    services.request_estimate(fr=product_funded, actor=cast.pm, points=3)
+    later = current.fiscal.next().next()
+
+    sign_in(page, live_server, "hop")
+    page.goto(f"{live_server.url}/review/")
+
+    row = page.get_by_test_id(f"review-row-{to_decline.pk}")
+    row.get_by_text("Defer or decline…").click()
+    # Declining needs a reason: the browser refuses the empty field and nothing is posted.
+    row.get_by_role("button", name="Decline").click()
+    assert FeatureRequest.objects.get(pk=to_decline.pk).status == Status.ESCALATED
+    row.get_by_label("Reason to defer or decline").fill("Not where the product is going")
+    with page.expect_response(posted_to(f"/review/{to_decline.pk}/decide/")) as decided:
+        row.get_by_role("button", name="Decline").click()
+    assert decided.value.status == 200
+    expect(row).to_have_count(0)
+
+    row = page.get_by_test_id(f"review-row-{to_defer.pk}")
+    row.get_by_text("Defer or decline…").click()
+    row.get_by_label("Defer to quarter").select_option(later.slug)
+    row.get_by_label("Reason to defer or decline").fill("After the platform work")
+    with page.expect_response(posted_to(f"/review/{to_defer.pk}/decide/")) as decided:
+        row.get_by_role("button", name="Defer").click()
+    assert decided.value.status == 200
+    expect(row).to_have_count(0)
+
+    # Approving needs no reason, even with the reason field left empty.
+    row = page.get_by_test_id(f"review-row-{product_funded.pk}")
+    row.get_by_text("Defer or decline…").click()
+    with page.expect_response(posted_to(f"/review/{product_funded.pk}/decide/")) as decided:
+        row.get_by_role("button", name="Approve as product-funded").click()
+    assert decided.value.status == 200
+    expect(row).to_have_count(0)
+    assert page.url == f"{live_server.url}/review/"  # htmx: no page load
+
+    declined = FeatureRequest.objects.get(pk=to_decline.pk)
+    deferred = FeatureRequest.objects.get(pk=to_defer.pk)
+    funded = FeatureRequest.objects.get(pk=product_funded.pk)
+    assert declined.status == Status.DECLINED
+    assert (deferred.status, deferred.target_quarter.slug) == (Status.DEFERRED, later.slug)
+    assert (funded.status, funded.funding) == (Status.APPROVED, Funding.PRODUCT)
+    assert Budget.objects.get(quarter=current).reserved == 0
