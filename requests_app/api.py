@@ -412,13 +412,7 @@ class Roadmap(APIView):
                 | services.recently_shipped_q()
             )
         ).order_by("target_quarter__fiscal_year", "target_quarter__number", "pk")
-        return Response(
-            {
-                "items": [
-                    {**request_row(fr), "committed": fr.is_committed} for fr in qs
-                ]
-            }
-        )
+        return Response({"items": [{**request_row(fr), "committed": fr.is_committed} for fr in qs]})
 
 
 # --- Product themes --------------------------------------------------------------------------
