@@ -282,7 +282,10 @@ def _lock(user, request_ids, *, quarter_ids=()):
     list(User.objects.select_for_update().filter(pk__in=managers).order_by("pk"))
     locked = {
         fr.pk: fr
-        for fr in FeatureRequest.objects.select_for_update()
+        # The quarters were locked just above, so the joined quarter is current: moves that
+        # read fr.target_quarter (approve, defer) need no further query under the lock.
+        for fr in FeatureRequest.objects.select_for_update(of=("self",))
+        .select_related("target_quarter")
         .filter(pk__in=request_ids)
         .order_by("pk")
     }
