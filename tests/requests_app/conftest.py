@@ -331,11 +331,17 @@ def assert_all_ranks_strict():
     for ranks in [*inboxes.values(), *queues.values()]:
         assert len(set(ranks)) == len(ranks), f"two requests share a rank: {sorted(ranks)}"
         assert min(ranks) >= 1
-    orders = [(services.inbox_ids(m), "inbox_position") for m in inboxes]
-    orders += [(services.queue_ids(q), "queue_position") for q in queues]
-    for ids, position in orders:
-        expected = {pk: i for i, pk in enumerate(ids, 1)}
-        listed = services.with_positions(FeatureRequest.objects.filter(pk__in=ids))
-        assert dict(listed.values_list("pk", position)) == expected
-        alone = FeatureRequest.objects.get(pk=ids[-1])
-        assert getattr(alone, position) == len(ids)
+    for manager_id in inboxes:
+        assert_positions(services.inbox_ids(manager_id), "inbox_position")
+    for quarter_id in queues:
+        assert_positions(services.queue_ids(quarter_id), "queue_position")
+
+
+def assert_positions(ids, position):
+    """The requests `ids` (one inbox or queue in rank order) are shown at positions 1..n, in
+    lists and on their own; two requests on one rank would share a position."""
+    expected = {pk: i for i, pk in enumerate(ids, 1)}
+    listed = services.with_positions(FeatureRequest.objects.filter(pk__in=ids))
+    assert dict(listed.values_list("pk", position)) == expected
+    if ids:
+        assert getattr(FeatureRequest.objects.get(pk=ids[-1]), position) == len(ids)

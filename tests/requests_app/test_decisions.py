@@ -130,7 +130,7 @@ def test_approve_reserves_the_estimate_takes_it_out_of_the_queue_and_records_it(
     assert fr.reserved_points == 12
     assert fr.decided_at is not None
     assert fr.queue_rank is None
-    # The gap closes: the queue is 1..2 with the others in their old order.
+    # The others move up: shown at 1..2 in their old order.
     assert services.queue_ids(funded.pk) == [first.pk, last.pk]
     assert [fresh(first).queue_position, fresh(last).queue_position] == [1, 2]
 

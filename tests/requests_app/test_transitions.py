@@ -281,7 +281,7 @@ def test_a_returned_request_resubmitted_goes_to_the_bottom_again(build, cast):
 
 
 @pytest.mark.parametrize("action", ["return", "reject"])
-def test_return_and_reject_close_the_inbox_gap(build, cast, action):
+def test_return_and_reject_move_the_rest_of_the_inbox_up(build, cast, action):
     a, fr, b = build.submitted(), build.submitted(), build.submitted()
 
     _call(action, fr=fr, actor=cast.manager)
@@ -359,7 +359,7 @@ def test_merge_moves_deals_comments_and_followers_to_the_target(build, cast):
         "Product has seen this before."
     ]
     assert {cast.outsider, cast.hop} <= set(target.followers.all())
-    # It leaves the queue and the gap closes.
+    # It leaves the queue; the rest move up.
     assert services.queue_ids(build.current.pk) == [target.pk, after.pk]
     assert fr.queue_rank is None
     merged_in = AuditEvent.objects.get(request=target, action="merged_in")
@@ -367,7 +367,7 @@ def test_merge_moves_deals_comments_and_followers_to_the_target(build, cast):
     assert merged_in.reason == "Same need"
 
 
-def test_withdraw_from_the_queue_closes_the_gap(build, cast):
+def test_withdraw_from_the_queue_moves_the_rest_up(build, cast):
     a, fr, b = build.escalated(), build.escalated(), build.escalated()
 
     services.request_withdraw(fr=fr, actor=cast.rep)
@@ -376,7 +376,7 @@ def test_withdraw_from_the_queue_closes_the_gap(build, cast):
     assert FeatureRequest.objects.get(pk=fr.pk).status == Status.WITHDRAWN
 
 
-def test_withdraw_from_the_inbox_closes_the_gap(build, cast):
+def test_withdraw_from_the_inbox_moves_the_rest_up(build, cast):
     a, fr, b = build.submitted(), build.submitted(), build.submitted()
 
     services.request_withdraw(fr=fr, actor=cast.manager)
