@@ -574,7 +574,7 @@ def run_all(url, s):
         results["approvals"] = approvals(server, creds, s["approvals"], s["clients"], t)
         results["budget_problems"] = budget_check()
         results["peak_rss_mib"] = server.peak_rss_mib()
-    # Each approval rewrote the ranks below it; clean up the dead rows as autovacuum would
+    # The approvals left dead row versions (requests, budget); clean them up as autovacuum would
     # soon after such a burst, so the digests measure the agenda rather than the bloat.
     analyze()
     _step("digests")

@@ -136,14 +136,13 @@ GAPS = """## Where a target is missed, and why
   deals, escalations and decisions, ledger changes, deals closing, open action items) and the
   page adds its minutes, its action items, the attendees and the owner list of the form.
 - **Approvals per second**: each approval holds the quarter's row lock (which serialises
-  approvals of one quarter, by design) for about 20 statements: lock, visibility check,
-  leaving the queue, the budget row and ledger entry, the audit event and the notification
-  outbox. Leaving the queue closes the rank gap, and contiguous ranks 1..n are a tested
-  invariant, so approving near the top of a 1,000-request queue rewrites every rank below
-  (two relative UPDATEs, no longer a 1,000-branch CASE): O(queue) row versions per approval,
-  which also bloats the table until vacuum. On two cores shared by gunicorn, PostgreSQL
-  and the 32 client threads the run is CPU-bound. Ranks with gaps (still a strict order)
-  would make an approval O(1): a change of a tested invariant, not made here.
+  approvals of one quarter, by design) for about 19 statements: lock, visibility check,
+  the position for the audit event, the budget row and ledger entry, the request row, the
+  audit event and the notification outbox. Ranks are a sparse strict order: leaving the
+  queue writes the leaving request only (positions 1..n are counted where shown), so an
+  approval no longer grows with the queue below it. On two cores shared by gunicorn,
+  PostgreSQL and the 32 client threads the run is CPU-bound. `python -m bench.approve`
+  times single approvals in-process at the top and the bottom of a long queue.
 """
 
 

@@ -116,15 +116,21 @@ def _append(
     # Move the balances with relative UPDATEs, so the database applies each change to the row
     # as it is now and its CheckConstraints judge the real totals even if a caller forgot the
     # lock (the lock is what turns an overspend into a clear refusal instead of an error).
+    now = timezone.now()
     Budget.objects.filter(pk=budget.pk).update(
         capacity=budget.capacity,
         percentage=budget.percentage,
         allocated=F("allocated") + allocated,
         reserved=F("reserved") + reserved,
         expired=F("expired") + expired,
-        updated_at=timezone.now(),
+        updated_at=now,
     )
-    budget.refresh_from_db(fields=["allocated", "reserved", "expired", "updated_at"])
+    # Every caller read `budget` under its row lock (_lock, budget_expire), so the balances
+    # after this entry are those plus the change: no re-read while the lock is held.
+    budget.allocated += allocated
+    budget.reserved += reserved
+    budget.expired += expired
+    budget.updated_at = now
     entry = LedgerEntry.objects.create(
         budget=budget,
         kind=kind,

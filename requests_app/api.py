@@ -1,5 +1,8 @@
 """JSON API for requests, queues and the roadmap: thin views over requests_app.services."""
 
+from itertools import groupby
+from operator import attrgetter
+
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers
@@ -39,7 +42,9 @@ from .serializers import (
 
 def _visible(request, pk):
     return services.request_get_for_user(
-        request.user, pk, queryset=services.with_list_data(FeatureRequest.objects.all())
+        request.user,
+        pk,
+        queryset=services.with_positions(services.with_list_data(FeatureRequest.objects.all())),
     )
 
 
@@ -61,7 +66,9 @@ class RequestList(OrderedList, generics.ListCreateAPIView):
     default_ordering = "-created_at"
 
     def get_queryset(self):
-        qs = services.with_list_data(services.requests_visible_to(self.request.user))
+        qs = services.with_positions(
+            services.with_list_data(services.requests_visible_to(self.request.user))
+        )
         params = self.request.query_params
         if params.get("status"):
             # Only known states reach the database (PostgreSQL refuses NUL bytes with a 500).
@@ -264,6 +271,8 @@ def _queue_payload(quarter):
     ids = services.queue_ids(quarter.pk)
     by_id = {fr.pk: fr for fr in services.with_list_data(FeatureRequest.objects.filter(pk__in=ids))}
     rows = services.cut_line([by_id[pk] for pk in ids], quarter.budget.remaining)
+    for rank, row in enumerate(rows, 1):
+        row["fr"].queue_position = rank
     return {
         "quarter": quarter.slug,
         "allocated": quarter.budget.allocated,
@@ -351,8 +360,11 @@ class Inbox(APIView):
                 FeatureRequest.objects.filter(
                     status=Status.SUBMITTED, manager__in=managers, inbox_rank__isnull=False
                 )
-            ).order_by("inbox_rank")
+            ).order_by("manager", "inbox_rank")
         )
+        for _, team in groupby(submitted, key=attrgetter("manager_id")):
+            for position, fr in enumerate(team, 1):
+                fr.inbox_position = position
         return Response(
             {
                 "teams": [

@@ -6,6 +6,7 @@ from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 MAX_PROBLEM_LENGTH = 20_000
 
@@ -157,6 +158,25 @@ class FeatureRequest(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.title}"
+
+    # Ranks are a sparse strict order (leaving a queue leaves a gap, see
+    # services._leave_queues); people see positions 1..n. Lists set these attributes from
+    # their enumeration or services.with_positions(); a lone request counts once.
+    @cached_property
+    def inbox_position(self):
+        return self._position("manager", "inbox_rank")
+
+    @cached_property
+    def queue_position(self):
+        return self._position("target_quarter", "queue_rank")
+
+    def _position(self, container, field):
+        rank = getattr(self, field)
+        if rank is None:
+            return None
+        container_id = getattr(self, f"{container}_id")
+        ahead = {f"{container}_id": container_id, f"{field}__lt": rank}
+        return FeatureRequest.objects.filter(**ahead).count() + 1
 
     @property
     def horizon_label(self):

@@ -74,6 +74,9 @@ class FeatureRequestSerializer(serializers.ModelSerializer):
     funding = serializers.ChoiceField(choices=Funding.choices, allow_blank=True, read_only=True)
     arr_at_stake = serializers.SerializerMethodField()
     accounts = serializers.SerializerMethodField()
+    # Positions 1..n as the inbox and the queue show them, not the sparse stored ranks.
+    inbox_rank = serializers.IntegerField(source="inbox_position", read_only=True, allow_null=True)
+    queue_rank = serializers.IntegerField(source="queue_position", read_only=True, allow_null=True)
 
     class Meta:
         model = FeatureRequest

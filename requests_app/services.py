@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Max, Prefetch, Q, When
+from django.db.models import Case, Count, F, Max, Min, OuterRef, Prefetch, Q, Subquery, When
 from django.utils import timezone
 
 from accounts import webhooks
@@ -101,6 +101,29 @@ def with_list_data(qs):
     """What list pages show of each request, in a fixed number of queries."""
     return qs.select_related("author", "manager", "target_quarter", "theme").prefetch_related(
         DEALS_FOR_LISTS
+    )
+
+
+def _position_of(container, field):
+    """A request's position 1..n in its inbox or queue, as a subquery: the requests of the
+    same container ranked at or before it (NULL when it is in none)."""
+    return Subquery(
+        FeatureRequest.objects.filter(
+            **{container: OuterRef(container), f"{field}__lte": OuterRef(field)}
+        )
+        .order_by()
+        .values(container)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+
+
+def with_positions(qs):
+    """Annotate inbox_position and queue_position for lists that are not a whole inbox or
+    queue (a filtered page, one request); whole lists enumerate their rows instead."""
+    return qs.annotate(
+        inbox_position=_position_of("manager", "inbox_rank"),
+        queue_position=_position_of("target_quarter", "queue_rank"),
     )
 
 
@@ -259,7 +282,10 @@ def _lock(user, request_ids, *, quarter_ids=()):
     list(User.objects.select_for_update().filter(pk__in=managers).order_by("pk"))
     locked = {
         fr.pk: fr
-        for fr in FeatureRequest.objects.select_for_update()
+        # The quarters were locked just above, so the joined quarter is current: moves that
+        # read fr.target_quarter (approve, defer) need no further query under the lock.
+        for fr in FeatureRequest.objects.select_for_update(of=("self",))
+        .select_related("target_quarter")
         .filter(pk__in=request_ids)
         .order_by("pk")
     }
@@ -280,25 +306,18 @@ def _lock(user, request_ids, *, quarter_ids=()):
 def _write_order(queryset, field, ordered_ids, current=None):
     """Give `ordered_ids` the ranks 1..n in one container, without transient duplicates.
 
-    With `current` (the order now, ranked 1..n), only the requests whose rank changes are
-    written: a swap in a queue of a thousand touches two rows, not a thousand."""
+    With `current` ({id: rank now}), only the requests whose rank changes are written: a swap
+    in a queue of a thousand ranked 1..n touches two rows, not a thousand. A queue with gaps
+    left by approvals is renumbered 1..n on its first re-order."""
     ranks = dict(zip(ordered_ids, range(1, len(ordered_ids) + 1), strict=True))
     if current is not None:
-        ranks = {pk: r for pk, r in ranks.items() if r > len(current) or current[r - 1] != pk}
+        ranks = {pk: r for pk, r in ranks.items() if current.get(pk) != r}
         queryset = queryset.filter(pk__in=ranks)
     queryset.update(**{field: F(field) + RANK_OFFSET})
     if ranks:
         queryset.filter(pk__in=ranks).update(
             **{field: Case(*[When(pk=pk, then=rank) for pk, rank in ranks.items()])}
         )
-
-
-def _close_gap(queryset, field, rank):
-    """Move everything ranked after `rank` up by one with two relative UPDATEs (out of the
-    way, then back one lower), so the unique index never sees two requests on one rank and
-    no id list is sent: approving the top of a long queue stays two statements."""
-    queryset.filter(**{f"{field}__gt": rank}).update(**{field: F(field) + RANK_OFFSET})
-    queryset.filter(**{f"{field}__gt": RANK_OFFSET}).update(**{field: F(field) - (RANK_OFFSET + 1)})
 
 
 def _inbox(manager_id):
@@ -317,20 +336,30 @@ def queue_ids(quarter_id):
     return list(_queue(quarter_id).order_by("queue_rank").values_list("pk", flat=True))
 
 
+def _ranks(queryset, field):
+    """{id: stored rank} of one inbox or queue, for re-ordering against the order shown."""
+    return dict(queryset.order_by(field).values_list("pk", field))
+
+
+def _positions(fr):
+    """Where the request stands in its inbox and queue (positions 1..n, as users see them),
+    for the audit event of a move that takes it out."""
+    return {"inbox_rank": fr.inbox_position, "queue_rank": fr.queue_position}
+
+
 def _leave_queues(fr):
-    """Take the request out of its inbox or queue and close the gap it leaves."""
-    if fr.inbox_rank is not None:
-        rank, fr.inbox_rank = fr.inbox_rank, None
-        FeatureRequest.objects.filter(pk=fr.pk).update(inbox_rank=None)
-        _close_gap(_inbox(fr.manager_id), "inbox_rank", rank)
-    if fr.queue_rank is not None:
-        rank, fr.queue_rank = fr.queue_rank, None
-        FeatureRequest.objects.filter(pk=fr.pk).update(queue_rank=None)
-        _close_gap(_queue(fr.target_quarter_id), "queue_rank", rank)
+    """Take the request out of its inbox or queue. The gap it leaves stays: ranks are a
+    sparse strict order and positions are counted when shown, so leaving a queue of a
+    thousand writes one row, not every row below it. The caller saves the request."""
+    fr.inbox_rank = fr.queue_rank = None
+    fr.__dict__.pop("inbox_position", None)
+    fr.__dict__.pop("queue_position", None)
 
 
 def _bottom(queryset, field):
-    return (queryset.aggregate(m=Max(field))["m"] or 0) + 1
+    """The rank after the last one, and the position it is shown at, in one statement."""
+    found = queryset.aggregate(last=Max(field), n=Count("pk"))
+    return (found["last"] or 0) + 1, found["n"] + 1
 
 
 # --- Audit ---------------------------------------------------------------------------------
@@ -399,13 +428,13 @@ def request_submit(*, fr, actor):
         # The inbox is the manager's: lock it before taking the bottom rank.
         User.objects.select_for_update().filter(pk=manager_id).first()
         fr.manager_id = manager_id
-        fr.inbox_rank = _bottom(_inbox(manager_id), "inbox_rank")
+        fr.inbox_rank, position = _bottom(_inbox(manager_id), "inbox_rank")
         fr.submitted_at = timezone.now()
         return _finish(
             fr,
             actor,
             move,
-            new={"inbox_rank": fr.inbox_rank},
+            new={"inbox_rank": position},
             fields=["manager", "inbox_rank", "submitted_at"],
         )
 
@@ -416,7 +445,7 @@ def _reason_move(name):
             [fr] = _lock(actor, [fr.pk])
             move = _check_move(actor, fr, name)
             reason_text = _clean_reason(reason, move)
-            old = {"inbox_rank": fr.inbox_rank}
+            old = {"inbox_rank": fr.inbox_position}
             _leave_queues(fr)
             return _finish(fr, actor, move, reason=reason_text, old=old, fields=["inbox_rank"])
 
@@ -451,17 +480,17 @@ def request_escalate(*, fr, actor, quarter):
                 f"{quarter.label} is not open for escalations; choose the current or next quarter.",
                 field="quarter",
             )
-        old = {"inbox_rank": fr.inbox_rank}
+        old = {"inbox_rank": fr.inbox_position}
         _leave_queues(fr)
         fr.target_quarter = quarter
-        fr.queue_rank = _bottom(_queue(quarter.pk), "queue_rank")
+        fr.queue_rank, position = _bottom(_queue(quarter.pk), "queue_rank")
         fr.escalated_at = timezone.now()
         return _finish(
             fr,
             actor,
             move,
             old=old,
-            new={"quarter": quarter.slug, "queue_rank": fr.queue_rank},
+            new={"quarter": quarter.slug, "queue_rank": position},
             fields=["inbox_rank", "target_quarter", "queue_rank", "escalated_at"],
         )
 
@@ -471,7 +500,7 @@ def request_withdraw(*, fr, actor, reason=""):
         [fr] = _lock(actor, [fr.pk])
         move = _check_move(actor, fr, "withdraw")
         reason = _clean_reason(reason, move)
-        old = {"inbox_rank": fr.inbox_rank, "queue_rank": fr.queue_rank}
+        old = _positions(fr)
         _leave_queues(fr)
         return _finish(fr, actor, move, reason=reason, old=old, fields=["inbox_rank", "queue_rank"])
 
@@ -490,15 +519,20 @@ def request_reopen(*, fr, actor=None):
         quarter = fr.target_quarter
         if quarter is None or not quarter.is_open():
             raise InvalidInput("Its target quarter is not open; it reopens when the quarter opens.")
-        order = [fr.pk, *queue_ids(quarter.pk)]
-        fr.queue_rank = 1
-        # Park it at the bottom first so the renumbering below sees it in the queue.
-        fr.status = Status.ESCALATED
-        FeatureRequest.objects.filter(pk=fr.pk).update(
-            status=Status.ESCALATED, queue_rank=_bottom(_queue(quarter.pk), "queue_rank")
-        )
-        _write_order(_queue(quarter.pk), "queue_rank", order)
-        fr.status = Status.DEFERRED
+        first = _queue(quarter.pk).aggregate(first=Min("queue_rank"))["first"]
+        if first is None or first > 1:
+            # A gap above the top (approvals leave them): take it, nothing else moves.
+            fr.queue_rank = (first or 2) - 1
+        else:
+            order = [fr.pk, *queue_ids(quarter.pk)]
+            fr.queue_rank = 1
+            # Park it at the bottom first so the renumbering below sees it in the queue.
+            fr.status = Status.ESCALATED
+            FeatureRequest.objects.filter(pk=fr.pk).update(
+                status=Status.ESCALATED, queue_rank=_bottom(_queue(quarter.pk), "queue_rank")[0]
+            )
+            _write_order(_queue(quarter.pk), "queue_rank", order)
+            fr.status = Status.DEFERRED
         return _finish(fr, actor, move, new={"queue_rank": 1}, fields=["queue_rank"])
 
 
@@ -519,7 +553,7 @@ def request_merge(*, fr, target, actor, reason=""):
         if actor.role == Role.SALES_MANAGER and target.manager_id != actor.pk:
             raise NotAllowed("Managers merge within their own team only.")
         reason = _clean_reason(reason, move)
-        old = {"inbox_rank": fr.inbox_rank, "queue_rank": fr.queue_rank}
+        old = _positions(fr)
         _leave_queues(fr)
         moved_deals = list(fr.deals.values_list("pk", flat=True))
         fr.deals.update(request=target)
@@ -570,19 +604,20 @@ def _check_permutation(order, current):
         raise InvalidInput(f"The new order leaves out {sorted(missing)}.", field="order")
 
 
-def _reorder(*, actor, container, field, current, seen, order, lock):
+def _reorder(*, actor, container, field, seen, order, lock):
     seen = _parse_ids(seen, field="seen")
     order = _parse_ids(order, field="order")
     with transaction.atomic():
         lock()
-        current = current()
+        ranks = _ranks(container, field)
+        current = list(ranks)
         if seen != current:
             raise StaleOrder()
         _check_permutation(order, current)
         if order == current:
             return 0
         old_rank = {pk: i for i, pk in enumerate(current, 1)}
-        _write_order(container, field, order, current)
+        _write_order(container, field, order, ranks)
         # One audit event per request whose rank changed, written in one INSERT.
         events = AuditEvent.objects.bulk_create(
             AuditEvent(
@@ -606,7 +641,6 @@ def inbox_reorder(*, actor, manager, seen, order):
         actor=actor,
         container=_inbox(manager.pk),
         field="inbox_rank",
-        current=lambda: inbox_ids(manager.pk),
         seen=seen,
         order=order,
         lock=lambda: User.objects.select_for_update().filter(pk=manager.pk).first(),
@@ -621,7 +655,6 @@ def queue_reorder(*, actor, quarter, seen, order):
         actor=actor,
         container=_queue(quarter.pk),
         field="queue_rank",
-        current=lambda: queue_ids(quarter.pk),
         seen=seen,
         order=order,
         lock=lambda: Quarter.objects.select_for_update().filter(pk=quarter.pk).first(),
@@ -814,7 +847,7 @@ def theme_change(*, actor, changes, theme=None):
 # --- Product decisions (review queue) ------------------------------------------------------
 #
 # Each decision locks the quarter (the queue), the request and then the quarter's budget row
-# (inside budgets.services), so the status change, the queue renumbering, the ledger entry and
+# (inside budgets.services), so the status change, leaving the queue, the ledger entry and
 # the audit event commit together or not at all.
 
 
@@ -861,7 +894,7 @@ def request_approve(*, fr, actor, product_funded=False):
             raise InvalidInput(
                 "Estimate it before approving: the budget needs the points.", field="estimate"
             )
-        old = {"queue_rank": fr.queue_rank}
+        old = {"queue_rank": fr.queue_position}
         _leave_queues(fr)
         if product_funded:
             fr.funding = Funding.PRODUCT
@@ -921,7 +954,7 @@ def request_defer(*, fr, actor, quarter, reason):
             )
         old = {
             "quarter": fr.target_quarter.slug,
-            "queue_rank": fr.queue_rank,
+            "queue_rank": fr.queue_position,
             "reserved": fr.reserved_points,
         }
         if fr.reserved_points:
@@ -952,7 +985,7 @@ def request_decline(*, fr, actor, reason):
         [fr] = _lock(actor, [fr.pk])
         move = _check_move(actor, fr, "decline")
         reason = _clean_reason(reason, move)
-        old = {"queue_rank": fr.queue_rank}
+        old = {"queue_rank": fr.queue_position}
         _leave_queues(fr)
         return _decide(fr, actor, move, reason=reason, old=old, fields=["queue_rank"])
 

@@ -230,13 +230,19 @@ def _detail_context(request, fr):
     return context
 
 
+def _for_detail():
+    return services.with_positions(
+        FeatureRequest.objects.select_related(
+            "author", "manager", "target_quarter", "theme", "merged_into"
+        )
+    )
+
+
 def _render_detail(request, fr, status=200, **extra):
     fr = _get(
         request,
         fr.pk,
-        FeatureRequest.objects.select_related(
-            "author", "manager", "target_quarter", "theme", "merged_into"
-        ),
+        _for_detail(),
     )
     context = _detail_context(request, fr)
     context.update(extra)
@@ -249,9 +255,7 @@ def request_detail(request, pk):
     fr = _get(
         request,
         pk,
-        FeatureRequest.objects.select_related(
-            "author", "manager", "target_quarter", "theme", "merged_into"
-        ),
+        _for_detail(),
     )
     return render(request, "requests_app/detail.html", _detail_context(request, fr))
 

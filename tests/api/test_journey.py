@@ -135,6 +135,14 @@ def test_the_full_journey_over_the_api(cast, funded):
     approved = ok(hop.post(f"{API}/requests/{fid}/approve/"))
     assert approved["status"] == "approved" and approved["funding"] == "sales"
     assert approved["queue_rank"] is None
+    # The request below it moves up: shown first everywhere, whatever rank it is stored at.
+    assert ok(hos.get(f"{API}/requests/{earlier['id']}/"))["queue_rank"] == 1
+    listed = ok(hos.get(f"{API}/requests/?status=escalated&quarter={slug}"))
+    assert [(i["id"], i["queue_rank"]) for i in listed["results"]] == [(earlier["id"], 1)]
+    queue = ok(hos.get(f"{API}/queues/{slug}/"))
+    assert [(i["id"], i["rank"], i["queue_rank"]) for i in queue["items"]] == [
+        (earlier["id"], 1, 1)
+    ]
 
     # 6. Anyone signed in reads the budget, with the reservation in the ledger.
     budget = ok(rep.get(f"{API}/quarters/{slug}/"))

@@ -305,3 +305,43 @@ def login(client):
         return client
 
     return as_user
+
+
+def assert_all_ranks_strict():
+    """Every inbox and every queue is a strict order (distinct positive ranks; leaving one
+    leaves a gap), only live requests hold a rank, and every request shows its position
+    1..n in that order, in lists (with_positions) and on its own (one COUNT)."""
+    rows = list(
+        FeatureRequest.objects.values_list(
+            "status", "manager_id", "inbox_rank", "target_quarter_id", "queue_rank"
+        )
+    )
+    inboxes, queues = {}, {}
+    for status, manager_id, inbox_rank, quarter_id, queue_rank in rows:
+        if status == Status.SUBMITTED:
+            assert inbox_rank is not None
+            inboxes.setdefault(manager_id, []).append(inbox_rank)
+        else:
+            assert inbox_rank is None
+        if status == Status.ESCALATED:
+            assert queue_rank is not None
+            queues.setdefault(quarter_id, []).append(queue_rank)
+        else:
+            assert queue_rank is None
+    for ranks in [*inboxes.values(), *queues.values()]:
+        assert len(set(ranks)) == len(ranks), f"two requests share a rank: {sorted(ranks)}"
+        assert min(ranks) >= 1
+    for manager_id in inboxes:
+        assert_positions(services.inbox_ids(manager_id), "inbox_position")
+    for quarter_id in queues:
+        assert_positions(services.queue_ids(quarter_id), "queue_position")
+
+
+def assert_positions(ids, position):
+    """The requests `ids` (one inbox or queue in rank order) are shown at positions 1..n, in
+    lists and on their own; two requests on one rank would share a position."""
+    expected = {pk: i for i, pk in enumerate(ids, 1)}
+    listed = services.with_positions(FeatureRequest.objects.filter(pk__in=ids))
+    assert dict(listed.values_list("pk", position)) == expected
+    if ids:
+        assert getattr(FeatureRequest.objects.get(pk=ids[-1]), position) == len(ids)

@@ -21,6 +21,8 @@ from config.errors import DomainError, InsufficientBudget
 from requests_app import services
 from requests_app.models import AuditEvent, FeatureRequest, Funding, Status
 
+from .conftest import assert_positions
+
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 JOIN_TIMEOUT = 60
@@ -100,11 +102,10 @@ def test_thirty_concurrent_approvals_approve_exactly_the_ten_that_fit(build, cas
     assert set(approved.values_list("pk", flat=True)) == {fr.pk for fr in ok}
     assert set(approved.values_list("funding", "reserved_points")) == {(Funding.SALES, 4)}
     assert AuditEvent.objects.filter(action="approve").count() == 10
-    # The twenty left behind are still queued, ranked 1..20 in their old relative order.
+    # The twenty left behind are still queued, shown at 1..20 in their old relative order.
     left = [fr.pk for fr in requests if fr not in ok]
     assert services.queue_ids(funded.pk) == left
-    ranks = FeatureRequest.objects.filter(pk__in=left).values_list("queue_rank", flat=True)
-    assert sorted(ranks) == list(range(1, 21))
+    assert_positions(left, "queue_position")
 
 
 def test_two_concurrent_approvals_of_the_same_request_reserve_once(build, cast, funded):

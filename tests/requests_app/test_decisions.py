@@ -130,9 +130,9 @@ def test_approve_reserves_the_estimate_takes_it_out_of_the_queue_and_records_it(
     assert fr.reserved_points == 12
     assert fr.decided_at is not None
     assert fr.queue_rank is None
-    # The gap closes: the queue is 1..2 with the others in their old order.
+    # The others move up: shown at 1..2 in their old order.
     assert services.queue_ids(funded.pk) == [first.pk, last.pk]
-    assert [fresh(first).queue_rank, fresh(last).queue_rank] == [1, 2]
+    assert [fresh(first).queue_position, fresh(last).queue_position] == [1, 2]
 
     budget = budget_of(funded)
     assert (budget.allocated, budget.reserved, budget.remaining) == (40, 12, 28)
@@ -155,6 +155,27 @@ def test_approve_reserves_the_estimate_takes_it_out_of_the_queue_and_records_it(
     assert event.old_value == {"queue_rank": 2}
     assert event.new_value["funding"] == Funding.SALES
     assert event.new_value["estimate"] == 12
+
+
+def test_approving_the_top_leaves_the_rest_of_the_queue_untouched_and_shows_positions(
+    build, cast, funded
+):
+    """Leaving a queue writes only the request that leaves: the rest keep their stored rows
+    (a gap stays), yet every page, the API and the audit trail count positions 1..n."""
+    queue = [escalated(build, cast, estimate=2, title=f"Need {i}") for i in range(5)]
+    rest = FeatureRequest.objects.filter(pk__in=[fr.pk for fr in queue[1:]]).order_by("pk")
+    rows_before = list(rest.values_list("pk", "queue_rank", "updated_at"))
+
+    services.request_approve(fr=queue[0], actor=cast.hop)
+
+    assert list(rest.values_list("pk", "queue_rank", "updated_at")) == rows_before
+    assert services.queue_ids(funded.pk) == [fr.pk for fr in queue[1:]]
+    assert [fresh(fr).queue_position for fr in queue[1:]] == [1, 2, 3, 4]
+    # The new top is shown and recorded as 1, whatever rank it is stored at.
+    services.request_decline(fr=queue[1], actor=cast.hop, reason="Not now")
+    [event] = events_for(queue[1], "decline")
+    assert event.old_value == {"queue_rank": 1}
+    assert [fresh(fr).queue_position for fr in queue[2:]] == [1, 2, 3]
 
 
 def test_approve_without_an_estimate_is_refused_and_changes_nothing(build, cast, funded):
@@ -347,7 +368,7 @@ def test_the_reopen_task_puts_a_deferral_due_now_at_the_top_of_its_queue(
     assert fr.status == Status.ESCALATED
     assert fr.target_quarter == upcoming
     assert services.queue_ids(upcoming.pk) == [fr.pk, waiting[0].pk, waiting[1].pk]
-    assert [fresh(w).queue_rank for w in waiting] == [2, 3]
+    assert [fresh(w).queue_position for w in waiting] == [2, 3]
     [event] = events_for(fr, "reopen")
     assert event.actor is None  # the system did it
     assert (event.from_status, event.to_status) == (Status.DEFERRED, Status.ESCALATED)
@@ -389,7 +410,7 @@ def test_decline_with_a_reason(build, cast, funded):
     assert fr.queue_rank is None
     assert fr.decided_at is not None
     assert services.queue_ids(funded.pk) == [b.pk]
-    assert fresh(b).queue_rank == 1
+    assert fresh(b).queue_position == 1
     assert ledger_for(fr) == []
     [event] = events_for(fr, "decline")
     assert (event.actor, event.reason) == (cast.hop, "Out of scope for the product")

@@ -104,6 +104,19 @@ def test_the_manager_escalates_from_the_detail_page(build, cast, login):
     assert f'data-id="{fr.pk}"' in queue
 
 
+def test_the_detail_page_shows_the_position_after_others_leave(build, cast, login):
+    first, second, third = build.escalated(), build.escalated(), build.escalated()
+    inbox = [build.submitted(), build.submitted()]
+    services.request_withdraw(fr=first, actor=cast.rep)
+    services.request_withdraw(fr=inbox[0], actor=cast.rep)
+    client = login(cast.hos)
+
+    assert "rank 2 in the sales queue" in client.get(f"/requests/{third.pk}/").content.decode()
+    assert "rank 1 in the sales queue" in client.get(f"/requests/{second.pk}/").content.decode()
+    page = client.get(f"/requests/{inbox[1].pk}/").content.decode()
+    assert "rank 1 in the team inbox" in page
+
+
 def test_the_manager_escalates_from_the_inbox_row(build, cast, login):
     fr = build.make("submitted")
     client = login(cast.manager)

@@ -27,6 +27,7 @@ from .conftest import (
     LIFE,
     ROLES,
     STATES,
+    assert_all_ranks_strict,
     domain_sees,
     reached_product,
     snapshot,
@@ -130,18 +131,6 @@ def _reserved_total():
     return Budget.objects.aggregate(total=Sum("reserved"))["total"]
 
 
-def _queue_ranks_are_contiguous():
-    for quarter in Quarter.objects.all():
-        ranks = sorted(
-            FeatureRequest.objects.filter(
-                target_quarter=quarter, queue_rank__isnull=False
-            ).values_list("queue_rank", flat=True)
-        )
-        if ranks != list(range(1, len(ranks) + 1)):
-            return False
-    return True
-
-
 def _attempt(*, state, action, user, fr, target, later, current):
     """Try the move as one user and say what happened: "ok", "not_found", "not_allowed",
     "wrong_state", or what went wrong, including a move that did the wrong thing."""
@@ -199,7 +188,7 @@ def _check_done(state, action, user, fr, target, later, last_event, last_entry, 
     assert _reserved_total() == reserved + delta
     expected = _expected_request(action, fr, later)
     assert {key: getattr(after, key) for key in expected} == expected
-    assert _queue_ranks_are_contiguous()
+    assert_all_ranks_strict()
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -262,7 +251,8 @@ def test_a_refused_product_move_names_the_state_and_what_is_possible(build, cast
 # --- Side effects --------------------------------------------------------------------------
 
 
-def _ranks(*requests, field):
+def _positions(*requests, field):
+    """Where each request is shown in its inbox or queue (None when in none)."""
     return [getattr(FeatureRequest.objects.get(pk=fr.pk), field) for fr in requests]
 
 
@@ -277,13 +267,13 @@ def test_submit_goes_to_the_bottom_of_the_authors_managers_inbox(build, cast):
     assert fr.manager == cast.manager
     assert fr.submitted_at is not None
     assert services.inbox_ids(cast.manager.pk) == [first.pk, second.pk, fr.pk]
-    assert _ranks(first, second, fr, field="inbox_rank") == [1, 2, 3]
+    assert _positions(first, second, fr, field="inbox_position") == [1, 2, 3]
 
 
 def test_a_returned_request_resubmitted_goes_to_the_bottom_again(build, cast):
     a, fr, b = build.submitted(), build.submitted(), build.submitted()
     services.request_return(fr=fr, actor=cast.manager, reason=REASON)
-    assert _ranks(a, fr, b, field="inbox_rank") == [1, None, 2]
+    assert _positions(a, fr, b, field="inbox_position") == [1, None, 2]
 
     services.request_submit(fr=FeatureRequest.objects.get(pk=fr.pk), actor=cast.rep)
 
@@ -291,12 +281,12 @@ def test_a_returned_request_resubmitted_goes_to_the_bottom_again(build, cast):
 
 
 @pytest.mark.parametrize("action", ["return", "reject"])
-def test_return_and_reject_close_the_inbox_gap(build, cast, action):
+def test_return_and_reject_move_the_rest_of_the_inbox_up(build, cast, action):
     a, fr, b = build.submitted(), build.submitted(), build.submitted()
 
     _call(action, fr=fr, actor=cast.manager)
 
-    assert _ranks(a, fr, b, field="inbox_rank") == [1, None, 2]
+    assert _positions(a, fr, b, field="inbox_position") == [1, None, 2]
     event = AuditEvent.objects.get(request=fr, action=action)
     assert event.reason == REASON and event.old_value == {"inbox_rank": 2}
 
@@ -309,7 +299,7 @@ def test_escalate_leaves_the_inbox_and_joins_the_bottom_of_the_quarter_queue(bui
 
     fr.refresh_from_db()
     assert fr.inbox_rank is None
-    assert _ranks(a, b, field="inbox_rank") == [1, 2]
+    assert _positions(a, b, field="inbox_position") == [1, 2]
     assert fr.target_quarter == build.current and fr.escalated_at is not None
     assert services.queue_ids(build.current.pk) == [queued.pk, fr.pk]
     assert fr.queue_rank == 2
@@ -322,7 +312,7 @@ def test_escalate_to_the_next_quarter_starts_its_queue(build, cast):
     services.request_escalate(fr=fr, actor=cast.manager, quarter=build.next)
 
     assert services.queue_ids(build.next.pk) == [fr.pk]
-    assert _ranks(fr, field="queue_rank") == [1]
+    assert _positions(fr, field="queue_position") == [1]
 
 
 def test_reopen_puts_a_deferred_request_at_the_top_of_its_quarter_queue(build, cast):
@@ -334,7 +324,7 @@ def test_reopen_puts_a_deferred_request_at_the_top_of_its_quarter_queue(build, c
     services.request_reopen(fr=fr, actor=cast.hos)
 
     assert services.queue_ids(build.next.pk) == [fr.pk, x.pk, y.pk]
-    assert _ranks(fr, x, y, field="queue_rank") == [1, 2, 3]
+    assert _positions(fr, x, y, field="queue_position") == [1, 2, 3]
     event = AuditEvent.objects.get(request=fr, action="reopen")
     assert (event.from_status, event.to_status) == ("deferred", "escalated")
 
@@ -369,7 +359,7 @@ def test_merge_moves_deals_comments_and_followers_to_the_target(build, cast):
         "Product has seen this before."
     ]
     assert {cast.outsider, cast.hop} <= set(target.followers.all())
-    # It leaves the queue and the gap closes.
+    # It leaves the queue; the rest move up.
     assert services.queue_ids(build.current.pk) == [target.pk, after.pk]
     assert fr.queue_rank is None
     merged_in = AuditEvent.objects.get(request=target, action="merged_in")
@@ -377,21 +367,21 @@ def test_merge_moves_deals_comments_and_followers_to_the_target(build, cast):
     assert merged_in.reason == "Same need"
 
 
-def test_withdraw_from_the_queue_closes_the_gap(build, cast):
+def test_withdraw_from_the_queue_moves_the_rest_up(build, cast):
     a, fr, b = build.escalated(), build.escalated(), build.escalated()
 
     services.request_withdraw(fr=fr, actor=cast.rep)
 
-    assert _ranks(a, fr, b, field="queue_rank") == [1, None, 2]
+    assert _positions(a, fr, b, field="queue_position") == [1, None, 2]
     assert FeatureRequest.objects.get(pk=fr.pk).status == Status.WITHDRAWN
 
 
-def test_withdraw_from_the_inbox_closes_the_gap(build, cast):
+def test_withdraw_from_the_inbox_moves_the_rest_up(build, cast):
     a, fr, b = build.submitted(), build.submitted(), build.submitted()
 
     services.request_withdraw(fr=fr, actor=cast.manager)
 
-    assert _ranks(a, fr, b, field="inbox_rank") == [1, None, 2]
+    assert _positions(a, fr, b, field="inbox_position") == [1, None, 2]
 
 
 # --- What each move needs ------------------------------------------------------------------
