@@ -134,8 +134,8 @@ def request_row(fr):
         "quarter": fr.target_quarter.slug if fr.target_quarter_id else None,
         "estimate": fr.estimate,
         "funding": fr.funding,
-        "inbox_rank": fr.inbox_rank,
-        "queue_rank": fr.queue_rank,
+        "inbox_rank": fr.inbox_position,  # positions 1..n, as the serializer shows
+        "queue_rank": fr.queue_position,
         "arr_at_stake": {c: f"{a:.2f}" for c, a in demand["arr"].items()},
         "accounts": demand["accounts"],
         "created_at": _timestamp.to_representation(fr.created_at),
