@@ -10,7 +10,6 @@ from decimal import Decimal
 from itertools import cycle
 
 import pytest
-from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Role, User
@@ -18,7 +17,7 @@ from budgets.services import budget_set_capacity
 from meetings.models import ActionItem, Decision, Meeting, MeetingSeries
 from requests_app.models import Comment, Deal, FeatureRequest, ProductTheme, Status
 
-from ..query_counts import assert_flat, queries_for
+from ..query_counts import assert_flat, bulk_requests, queries_for
 from .conftest import API
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +27,6 @@ def add_requests(cast, quarters, n):
     """n more requests of every kind a list endpoint shows."""
     current, later = quarters
     theme, _ = ProductTheme.objects.get_or_create(name="Platform")
-    now = timezone.now()
     kinds = cycle(
         [
             ("submitted", cast.rep, cast.manager, None),
@@ -43,55 +41,27 @@ def add_requests(cast, quarters, n):
         ]
     )
 
-    def top(field, **container):
-        return FeatureRequest.objects.filter(**container).aggregate(m=Max(field))["m"] or 0
-
-    inbox_top = {m.pk: top("inbox_rank", manager=m) for m in (cast.manager, cast.other_manager)}
-    queue_top = {q.pk: top("queue_rank", target_quarter=q) for q in quarters}
-    start = FeatureRequest.objects.count()
-    built = []
-    for i in range(start, start + n):
+    def make(i, now):
         status, author, manager, quarter = next(kinds)
         fr = FeatureRequest(
-            title=f"Bulk request {i}",
-            problem=f"Problem {i}",
             status=status,
             author=author,
             manager=manager,
             target_quarter=quarter,
             theme=theme if i % 2 else None,
-            created_at=now - dt.timedelta(minutes=i),
         )
         if status != "draft":
             fr.submitted_at = now
-        if status == "submitted":
-            inbox_top[manager.pk] += 1
-            fr.inbox_rank = inbox_top[manager.pk]
         if status not in ("draft", "submitted"):
             fr.escalated_at = now
             fr.estimate = 3 if i % 3 else None
-        if status == "escalated":
-            queue_top[quarter.pk] += 1
-            fr.queue_rank = queue_top[quarter.pk]
         if status in ("approved", "in_progress", "shipped"):
             fr.estimate, fr.funding = 3, "product"
         if status == "shipped":
             fr.shipped_at = now  # recently: the roadmap shows 90 days of shipped work
-        built.append(fr)
-    built = FeatureRequest.objects.bulk_create(built)
-    Deal.objects.bulk_create(
-        Deal(
-            request=fr,
-            owner=fr.author,
-            account_name=f"Account {fr.pk}-{j}",
-            amount=Decimal("10000") * (j + 1),
-            currency="USD" if j == 0 else "EUR",
-            expected_close_date=timezone.localdate() + dt.timedelta(days=30),
-        )
-        for fr in built
-        for j in range(2)
-    )
-    return built
+        return fr
+
+    return bulk_requests(n, make)
 
 
 ENDPOINTS = [

@@ -8,17 +8,14 @@ through the real service, one reservation per approved request.
 
 import datetime as dt
 import re
-from decimal import Decimal
 from itertools import cycle
 
 import pytest
-from django.db.models import Max
-from django.utils import timezone
 
 from budgets.services import budget_reserve, budget_set_capacity
-from requests_app.models import Deal, FeatureRequest, Funding, ProductTheme, Status
+from requests_app.models import FeatureRequest, Funding, ProductTheme, Status
 
-from ..query_counts import assert_flat, page_queries
+from ..query_counts import assert_flat, bulk_requests, page_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +25,6 @@ def add_requests(cast, quarters, n):
     themes = [
         ProductTheme.objects.get_or_create(name=name)[0] for name in ("Platform", "Analytics")
     ]
-    now = timezone.now()
     kinds = cycle(
         [
             (Status.ESCALATED, current, ""),
@@ -42,19 +38,11 @@ def add_requests(cast, quarters, n):
             (Status.APPROVED, current, Funding.PRODUCT),
         ]
     )
-    queue_top = {
-        q.pk: FeatureRequest.objects.filter(target_quarter=q).aggregate(m=Max("queue_rank"))["m"]
-        or 0
-        for q in quarters
-    }
-    start = FeatureRequest.objects.count()
-    built = []
-    for i in range(start, start + n):
+
+    def make(i, now):
         status, quarter, funding = next(kinds)
         author, manager = (cast.rep, cast.manager) if i % 2 else (cast.outsider, cast.other_manager)
         fr = FeatureRequest(
-            title=f"Bulk request {i}",
-            problem=f"Problem {i}",
             status=status,
             author=author,
             manager=manager,
@@ -64,29 +52,14 @@ def add_requests(cast, quarters, n):
             funding=funding,
             submitted_at=now,
             escalated_at=now,
-            created_at=now - dt.timedelta(minutes=i),
         )
-        if status == Status.ESCALATED:
-            queue_top[quarter.pk] += 1
-            fr.queue_rank = queue_top[quarter.pk]
         if status not in (Status.ESCALATED, Status.DEFERRED) and fr.estimate is None:
             fr.estimate = 2
         if status == Status.SHIPPED:
             fr.shipped_at = now - dt.timedelta(days=i % 30)
-        built.append(fr)
-    built = FeatureRequest.objects.bulk_create(built)
-    Deal.objects.bulk_create(
-        Deal(
-            request=fr,
-            owner=fr.author,
-            account_name=f"Account {fr.pk}-{j}",
-            amount=Decimal("10000") * (j + 1),
-            currency="USD" if j == 0 else "EUR",
-            expected_close_date=timezone.localdate() + dt.timedelta(days=30),
-        )
-        for fr in built
-        for j in range(2)
-    )
+        return fr
+
+    built = bulk_requests(n, make)
     # The ledger grows too: each sales-funded commitment of this quarter reserves 1 point.
     for fr in built:
         if fr.funding == Funding.SALES and fr.target_quarter_id == current.pk:

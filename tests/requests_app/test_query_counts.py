@@ -10,7 +10,6 @@ from decimal import Decimal
 from itertools import cycle
 
 import pytest
-from django.db.models import Max
 from django.utils import timezone
 
 from requests_app import services
@@ -24,7 +23,7 @@ from requests_app.models import (
     Status,
 )
 
-from ..query_counts import assert_flat, page_queries
+from ..query_counts import assert_flat, bulk_requests, page_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +35,6 @@ def add_requests(cast, quarters, n):
     """n more requests in a mix of states, each with two deals, ranks continuing 1..n."""
     current, later = quarters
     theme, _ = ProductTheme.objects.get_or_create(name="Platform")
-    now = timezone.now()
     kinds = cycle(
         [
             ("submitted", cast.rep, cast.manager, None),
@@ -49,52 +47,24 @@ def add_requests(cast, quarters, n):
         ]
     )
 
-    def top(field, **container):
-        return FeatureRequest.objects.filter(**container).aggregate(m=Max(field))["m"] or 0
-
-    inbox_top = {m.pk: top("inbox_rank", manager=m) for m in (cast.manager, cast.other_manager)}
-    queue_top = {q.pk: top("queue_rank", target_quarter=q) for q in quarters}
-
-    start = FeatureRequest.objects.count()
-    built = []
-    for i in range(start, start + n):
+    def make(i, now):
         status, author, manager, quarter = next(kinds)
         fr = FeatureRequest(
-            title=f"Bulk request {i}",
-            problem=f"Problem {i}",
             status=status,
             author=author,
             manager=manager,
             target_quarter=quarter,
             theme=theme if i % 2 else None,
-            created_at=now - dt.timedelta(minutes=i),
         )
         if status != "draft":
             fr.submitted_at = now
-        if status == "submitted":
-            inbox_top[manager.pk] += 1
-            fr.inbox_rank = inbox_top[manager.pk]
         if status in ("escalated", "approved"):
             fr.escalated_at = now
-        if status == "escalated":
-            queue_top[quarter.pk] += 1
-            fr.queue_rank = queue_top[quarter.pk]
         if status == "approved":
             fr.estimate = 3
-        built.append(fr)
-    built = FeatureRequest.objects.bulk_create(built)
-    Deal.objects.bulk_create(
-        Deal(
-            request=fr,
-            owner=fr.author,
-            account_name=f"Account {fr.pk}-{j}",
-            amount=Decimal("10000") * (j + 1),
-            currency="USD" if j == 0 else "EUR",
-            expected_close_date=timezone.localdate() + dt.timedelta(days=30),
-        )
-        for fr in built
-        for j in range(2)
-    )
+        return fr
+
+    built = bulk_requests(n, make)
     assert_ranks_strict()
     return built
 
