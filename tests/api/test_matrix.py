@@ -22,8 +22,11 @@ from tests.conftest import make_user
 from tests.requests_app.conftest import (
     DEFAULT_ESTIMATE,
     LIFE,
+    REASON,
     ROLES,
     STATES,
+    UNSTARTED,
+    call_move,
     domain_may_estimate,
     domain_sees,
     reached_product,
@@ -33,8 +36,6 @@ from tests.requests_app.conftest import (
 
 from .conftest import API, all_pages, api_state, db_state, rolled_back
 
-REASON = "Because the customer changed their mind"
-UNSTARTED = 3  # of DEFAULT_ESTIMATE reserved points, when work in progress is cancelled
 NEW_ESTIMATE = 7
 BURNED = 1
 ESTIMABLE = {"escalated", "deferred", "approved", "in_progress"}
@@ -90,18 +91,7 @@ def call_service(action, *, fr, actor, target, current, later):
                 fr=fr, actor=actor, points=NEW_ESTIMATE, burned_points=BURNED, reason=""
             )
         else:
-            kwargs = {"fr": fr, "actor": actor}
-            if action in ("return", "reject", "withdraw", "merge", "defer", "decline", "cancel"):
-                kwargs["reason"] = REASON
-            if action == "escalate":
-                kwargs["quarter"] = current
-            if action == "defer":
-                kwargs["quarter"] = later
-            if action == "cancel":
-                kwargs["unstarted_points"] = UNSTARTED
-            if action == "merge":
-                kwargs["target"] = target
-            services.TRANSITION_FUNCTIONS[action](**kwargs)
+            call_move(action, fr=fr, actor=actor, target=target, quarter=current, later=later)
     except DomainError as exc:
         return exc.status
     return 200

@@ -345,3 +345,24 @@ def assert_positions(ids, position):
     assert dict(listed.values_list("pk", position)) == expected
     if ids:
         assert getattr(FeatureRequest.objects.get(pk=ids[-1]), position) == len(ids)
+
+
+REASON = "Because the customer changed their mind"
+UNSTARTED = 3  # of DEFAULT_ESTIMATE reserved points, when work in progress is cancelled
+
+
+def call_move(action, *, fr, actor, target=None, quarter=None, later=None, reason=REASON):
+    """Call the move's service with valid arguments for it (escalate into `quarter`, defer to
+    `later`, merge into `target`)."""
+    kwargs = {"fr": fr, "actor": actor}
+    if action in ("return", "reject", "withdraw", "merge", "defer", "decline", "cancel"):
+        kwargs["reason"] = reason
+    if action == "escalate":
+        kwargs["quarter"] = quarter
+    if action == "defer":
+        kwargs["quarter"] = later
+    if action == "cancel":
+        kwargs["unstarted_points"] = UNSTARTED
+    if action == "merge":
+        kwargs["target"] = target
+    return services.TRANSITION_FUNCTIONS[action](**kwargs)

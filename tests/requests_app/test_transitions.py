@@ -25,17 +25,18 @@ from requests_app.models import AuditEvent, Comment, FeatureRequest, Status
 from .conftest import (
     DEFAULT_ESTIMATE,
     LIFE,
+    REASON,
     ROLES,
     STATES,
+    UNSTARTED,
     assert_all_ranks_strict,
+    call_move,
     domain_sees,
     reached_product,
     snapshot,
     status_of,
 )
 
-REASON = "Because the customer changed their mind"
-UNSTARTED = 3  # of DEFAULT_ESTIMATE reserved points, when work in progress is cancelled
 assert 0 < UNSTARTED < DEFAULT_ESTIMATE
 
 
@@ -45,22 +46,6 @@ def test_the_services_offer_the_moves_domain_md_lists():
     for action, (sources, _, target) in LIFE.items():
         move = services.MOVES[action]
         assert ({str(s) for s in move.sources}, move.target) == (sources, target), action
-
-
-def _call(action, *, fr, actor, target=None, quarter=None, later=None, reason=REASON):
-    """Call the move's service with valid arguments for it."""
-    kwargs = {"fr": fr, "actor": actor}
-    if action in ("return", "reject", "withdraw", "merge", "defer", "decline", "cancel"):
-        kwargs["reason"] = reason
-    if action == "escalate":
-        kwargs["quarter"] = quarter
-    if action == "defer":
-        kwargs["quarter"] = later
-    if action == "cancel":
-        kwargs["unstarted_points"] = UNSTARTED
-    if action == "merge":
-        kwargs["target"] = target
-    return services.TRANSITION_FUNCTIONS[action](**kwargs)
 
 
 def _expected(state, action, role):
@@ -139,7 +124,7 @@ def _attempt(*, state, action, user, fr, target, later, current):
     last_entry = LedgerEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     reserved = _reserved_total()
     try:
-        _call(action, fr=fr, actor=user, target=target, quarter=current, later=later)
+        call_move(action, fr=fr, actor=user, target=target, quarter=current, later=later)
     except DomainError as exc:
         if isinstance(exc, NotFound) and exc.status == 404:
             outcome = "not_found"
@@ -284,7 +269,7 @@ def test_a_returned_request_resubmitted_goes_to_the_bottom_again(build, cast):
 def test_return_and_reject_move_the_rest_of_the_inbox_up(build, cast, action):
     a, fr, b = build.submitted(), build.submitted(), build.submitted()
 
-    _call(action, fr=fr, actor=cast.manager)
+    call_move(action, fr=fr, actor=cast.manager)
 
     assert _positions(a, fr, b, field="inbox_position") == [1, None, 2]
     event = AuditEvent.objects.get(request=fr, action=action)
@@ -394,7 +379,7 @@ def test_return_and_reject_need_a_reason(build, cast, action, reason):
     before = snapshot()
 
     with pytest.raises(InvalidInput, match="reason"):
-        _call(action, fr=fr, actor=cast.manager, reason=reason)
+        call_move(action, fr=fr, actor=cast.manager, reason=reason)
 
     assert snapshot() == before
 
