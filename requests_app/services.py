@@ -10,7 +10,9 @@ managers' user rows (by id) that stand for team inboxes, then the requests (by i
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
+from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, Max, Min, OuterRef, Prefetch, Q, Subquery, When
 from django.utils import timezone
@@ -334,6 +336,34 @@ def inbox_ids(manager_id):
 
 def queue_ids(quarter_id):
     return list(_queue(quarter_id).order_by("queue_rank").values_list("pk", flat=True))
+
+
+class Ranked(NamedTuple):
+    """One request of a whole ranked list, as cheap as it can be read: enough for the page
+    numbers, the order posted back for ranking and the cut line."""
+
+    pk: int
+    estimate: int | None
+
+
+def queue_order(quarter_id):
+    """The quarter's whole queue in rank order, in one narrow query."""
+    return [
+        Ranked(*row)
+        for row in _queue(quarter_id).order_by("queue_rank").values_list("pk", "estimate")
+    ]
+
+
+RANK_PAGE_SIZE = 50
+
+
+def rank_page(order, number, *, per_page=RANK_PAGE_SIZE, strict=False):
+    """One page of a whole ranked list (`order`: ids or Ranked rows). Pages show a slice of
+    the order; ranking still works on the whole order, which the page posts back as `seen`.
+    A page number that is not a number or out of range gives the nearest page, unless
+    `strict` (the API), where it raises InvalidPage."""
+    paginator = Paginator(order, per_page, allow_empty_first_page=True)
+    return paginator.page(number or 1) if strict else paginator.get_page(number)
 
 
 def _ranks(queryset, field):
