@@ -691,26 +691,36 @@ def queue_reorder(*, actor, quarter, seen, order):
     )
 
 
-def move_choices(ids):
-    """For keyboard controls: which of top, up and down each request in `ids` can take."""
-    last = len(ids) - 1
-    return {pk: {"top": i > 0, "up": i > 0, "down": i < last} for i, pk in enumerate(ids)}
-
-
-MOVES_BY_BUTTON = ("top", "up", "down")
+MOVES_BY_BUTTON = ("top", "up", "down", "bottom")
 
 
 def order_after_move(seen, move):
-    """The order `seen` after one keyboard move, posted as '<id>:top', '<id>:up' or
-    '<id>:down'. The page posts the order it showed once and one short value per button,
-    so a queue of n requests is O(n) bytes of buttons rather than n whole orders."""
+    """The order `seen` after one keyboard move, posted as '<id>:top', '<id>:up',
+    '<id>:down', '<id>:bottom' or '<id>:<position>' (1 is the top; past the end is the
+    bottom). The page posts the order it showed once and one short value per button, so a
+    queue of n requests is O(n) bytes of buttons rather than n whole orders."""
     ids = _parse_ids(seen, field="seen")
-    pk, _, where = str(move).partition(":")
-    if where not in MOVES_BY_BUTTON or not pk.isdecimal() or int(pk) not in ids:
-        raise InvalidInput("Move one request of this list to the top, up or down.", field="order")
+    pk, _, where = str(move).strip().partition(":")
+    where = where.strip()
+    if (
+        not (where in MOVES_BY_BUTTON or where.isdecimal())
+        or not pk.strip().isdecimal()
+        or int(pk) not in ids
+    ):
+        raise InvalidInput(
+            "Move one request of this list to the top, up, down, the bottom or a position.",
+            field="order",
+        )
+    if where.isdecimal() and int(where) < 1:
+        raise InvalidInput("Positions start at 1.", field="order")
     i = ids.index(int(pk))
     rest = ids[:i] + ids[i + 1 :]
-    to = {"top": 0, "up": max(i - 1, 0), "down": min(i + 1, len(rest))}[where]
+    if where.isdecimal():
+        to = min(int(where), len(ids)) - 1
+    else:
+        to = {"top": 0, "up": max(i - 1, 0), "down": min(i + 1, len(rest)), "bottom": len(rest)}[
+            where
+        ]
     return rest[:to] + [int(pk)] + rest[to:]
 
 

@@ -1,9 +1,12 @@
 import csv
+from itertools import groupby
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Case, Count, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -387,12 +390,32 @@ def follow(request, pk):
 # --- Inbox and queue -----------------------------------------------------------------------
 
 
-def _ranked_rows(ids_in_order, requests):
+def _ranked_rows(order, page, requests):
+    """The rows of one page of a ranked list: each request with its position in the whole
+    order and the keyboard moves it can take there."""
     by_id = {fr.pk: fr for fr in requests}
-    moves = services.move_choices(ids_in_order)
+    last = len(order)
     return [
-        {"fr": by_id[pk], "rank": i, "moves": moves[pk]} for i, pk in enumerate(ids_in_order, 1)
+        {
+            "fr": by_id[pk],
+            "rank": rank,
+            "moves": {"top": rank > 1, "up": rank > 1, "down": rank < last, "bottom": rank < last},
+        }
+        for rank, pk in enumerate(page.object_list, page.start_index())
     ]
+
+
+def _ranked_page(order, number, queryset, *, per_page=services.RANK_PAGE_SIZE):
+    """One page of a whole ranked order (ids), its rows loaded for display, and what the
+    page posts back to rank: the whole order it saw."""
+    page = services.rank_page(order, number, per_page=per_page)
+    shown = services.with_list_data(queryset.filter(pk__in=list(page.object_list)))
+    return {
+        "page": page,
+        "rows": _ranked_rows(order, page, shown),
+        "seen": ",".join(map(str, order)),
+        "count": len(order),
+    }
 
 
 def _inbox_teams(request):
@@ -412,28 +435,63 @@ def _inbox_teams(request):
     return None
 
 
+# The Head of Sales' all-teams inbox is an overview: teams a page at a time, each with the top
+# of its order (rankable there too); a team's own inbox shows its whole order a page at a time.
+TEAMS_PER_PAGE = 10
+INBOX_PREVIEW = 5
+
+
 def _inbox_context(request, teams):
-    submitted = list(
-        services.with_list_data(
-            FeatureRequest.objects.filter(
-                status=Status.SUBMITTED, manager__in=teams, inbox_rank__isnull=False
-            )
-        ).order_by("inbox_rank")
+    overview = request.user.role == Role.HEAD_OF_SALES and not request.GET.get("team")
+    team_page = None
+    if overview:
+        team_page = Paginator(teams, TEAMS_PER_PAGE).get_page(_page_number(request))
+        teams = list(team_page.object_list)
+    orders = {team.pk: [] for team in teams}
+    for manager_id, pk in (
+        FeatureRequest.objects.filter(
+            status=Status.SUBMITTED, manager__in=teams, inbox_rank__isnull=False
+        )
+        .order_by("manager_id", "inbox_rank")
+        .values_list("manager_id", "pk")
+    ):
+        orders[manager_id].append(pk)
+    pages = {
+        team.pk: services.rank_page(
+            orders[team.pk],
+            1 if overview else _page_number(request),
+            per_page=INBOX_PREVIEW if overview else services.RANK_PAGE_SIZE,
+        )
+        for team in teams
+    }
+    shown = services.with_list_data(
+        FeatureRequest.objects.filter(pk__in=[pk for p in pages.values() for pk in p.object_list])
     )
     sections = []
     for team in teams:
-        mine = [fr for fr in submitted if fr.manager_id == team.pk]
-        ids = [fr.pk for fr in mine]
+        order, page = orders[team.pk], pages[team.pk]
         sections.append(
             {
                 "team": team,
-                "rows": _ranked_rows(ids, mine),
-                "seen": ",".join(map(str, ids)),
+                "page": page,
+                "count": len(order),
+                "rows": _ranked_rows(order, page, shown),
+                "seen": ",".join(map(str, order)),
                 "form_id": f"reorder-{team.pk}",
             }
         )
+    team = request.GET.get("team", "")
+    shown_page = team_page or (sections[0]["page"] if sections else None)
+    where = {"team": team} if team else {}
+    if shown_page and shown_page.number > 1:
+        where["page"] = shown_page.number
     return {
         "sections": sections,
+        "overview": overview,
+        "team_page": team_page,
+        "team_query": urlencode({"team": team}) if team else "",
+        # Where a re-order posts and comes back to: this team (or all) and this page.
+        "reorder_url": f"{reverse('inbox')}?{urlencode(where)}" if where else reverse("inbox"),
         "all_teams": User.objects.filter(role=Role.SALES_MANAGER, is_active=True)
         if request.user.role == Role.HEAD_OF_SALES
         else [],
@@ -475,9 +533,18 @@ def _reorder_post(request, reorder, success_url):
     returns (response or None, status). htmx callers get the re-rendered list, with the
     refusal shown, instead of a redirect."""
     seen, order = request.POST.get("seen", ""), request.POST.get("order", "")
+    done = "Order saved."
     try:
         if "move" in request.POST:
             order = services.order_after_move(seen, request.POST["move"])
+        elif "move_to_position" in request.POST:
+            # The "move to position" form: one request, by its number, to any position, on
+            # whatever page it is; the buttons and drag move within what the page shows.
+            moving = request.POST.get("move_id", "").strip().lstrip("#")
+            move = f"{moving}:{request.POST.get('move_to', '')}"
+            order = services.order_after_move(seen, move)
+            moved = int(move.partition(":")[0])
+            done = f"#{moved} is now at position {order.index(moved) + 1}."
         reorder(seen, order)
     except NotAllowed as exc:
         return _forbidden(request, exc), 403
@@ -485,9 +552,22 @@ def _reorder_post(request, reorder, success_url):
         messages.error(request, exc.message)
         return None, exc.status
     if request.htmx:
+        if "move_to_position" in request.POST:
+            messages.success(request, done)
         return None, 200
-    messages.success(request, "Order saved.")
+    messages.success(request, done)
     return redirect(success_url), 302
+
+
+def _page_number(request):
+    """The page of a ranked list being shown; a POST re-renders the page it came from."""
+    return request.GET.get("page") or request.POST.get("page")
+
+
+def _page_query(request):
+    """'&page=N' to carry a ranked list's page through a redirect; nothing for page 1."""
+    number = _page_number(request)
+    return f"&page={number}" if number and number.isdecimal() and int(number) > 1 else ""
 
 
 def _queue_quarter(request):
@@ -501,14 +581,11 @@ def _queue_quarter(request):
 
 
 def _queue_context(request, quarter):
-    ids = services.queue_ids(quarter.pk)
-    escalated = list(services.with_list_data(FeatureRequest.objects.filter(pk__in=ids)))
-    budget = getattr(quarter, "budget", None)
+    order = services.queue_ids(quarter.pk)
     return {
         "quarter": quarter,
-        "budget": budget,
-        "rows": _ranked_rows(ids, escalated),
-        "seen": ",".join(map(str, ids)),
+        "budget": getattr(quarter, "budget", None),
+        **_ranked_page(order, _page_number(request), FeatureRequest.objects.all()),
         "can_rank": request.user.role == Role.HEAD_OF_SALES,
         "quarters": Quarter.objects.filter(closed_at__isnull=True),
     }
@@ -527,7 +604,7 @@ def queue(request):
             lambda seen, order: services.queue_reorder(
                 actor=request.user, quarter=quarter, seen=seen, order=order
             ),
-            f"{reverse('queue')}?quarter={quarter.slug}",
+            f"{reverse('queue')}?quarter={quarter.slug}{_page_query(request)}",
         )
         if response:
             return response
@@ -579,25 +656,43 @@ def themes(request):
 
 
 def _review_context(request, quarter, **extra):
-    ids = services.queue_ids(quarter.pk)
-    by_id = {fr.pk: fr for fr in services.with_list_data(FeatureRequest.objects.filter(pk__in=ids))}
+    """One page of the review queue. Running totals and the cut line are walked over the
+    whole queue (one narrow query); only the page's rows are loaded for display."""
     budget = quarter.budget
-    rows = services.cut_line([by_id[pk] for pk in ids], budget.remaining)
-    for rank, row in enumerate(rows, 1):
-        row["rank"] = rank
+    walked = services.cut_line(services.queue_order(quarter.pk), budget.remaining)
+    page = services.rank_page(walked, _page_number(request))
+    shown = {
+        fr.pk: fr
+        for fr in services.with_list_data(
+            FeatureRequest.objects.filter(pk__in=[row["fr"].pk for row in page.object_list])
+        )
+    }
+    rows = [
+        {**row, "fr": shown[row["fr"].pk], "rank": rank}
+        for rank, row in enumerate(page.object_list, page.start_index())
+    ]
+    cut_position = next((i for i, row in enumerate(walked, 1) if row["first_below"]), None)
     user = request.user
     context = {
         "quarter": quarter,
         "budget": budget,
         "rows": rows,
+        "page": page,
+        "count": len(walked),
+        "cut_position": cut_position,
+        "cut_page": (cut_position - 1) // services.RANK_PAGE_SIZE + 1 if cut_position else None,
         "can_decide": user.role == Role.HEAD_OF_PRODUCT,
         "can_estimate": user.is_product,
         "defer_choices": services.deferral_quarters_for(quarter),
         "quarters": Quarter.objects.filter(closed_at__isnull=True),
-        "unestimated": sum(1 for r in rows if r["unestimated"]),
+        "unestimated": sum(1 for row in walked if row["unestimated"]),
     }
     context.update(extra)
     return context
+
+
+def _review_url(quarter, request):
+    return f"{reverse('review')}?quarter={quarter.slug}{_page_query(request)}"
 
 
 def _render_review(request, quarter, status=200, **extra):
@@ -639,7 +734,7 @@ def review_estimate(request, pk):
         messages.success(request, f"Estimate saved for #{fr.pk}.")
         if _safe_next(request):
             return redirect(request.POST["next"])
-        return redirect(f"{reverse('review')}?quarter={quarter.slug}")
+        return redirect(_review_url(quarter, request))
     return _render_review(request, quarter)
 
 
@@ -676,7 +771,7 @@ def review_decide(request, pk):
     )
     if request.htmx:
         return _render_review(request, quarter)
-    return redirect(f"{reverse('review')}?quarter={quarter.slug}")
+    return redirect(_review_url(quarter, request))
 
 
 @login_required
@@ -685,7 +780,13 @@ def review_csv(request):
     if not (request.user.is_product or request.user.is_sales):
         return _forbidden(request, NotAllowed("The queue export is for sales and product roles."))
     quarter = _queue_quarter(request)
-    context = _review_context(request, quarter)
+    walked = services.cut_line(services.queue_order(quarter.pk), quarter.budget.remaining)
+    loaded = {
+        fr.pk: fr
+        for fr in services.with_list_data(
+            FeatureRequest.objects.filter(pk__in=[row["fr"].pk for row in walked])
+        )
+    }
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="queue-{quarter.slug}.csv"'
     writer = csv.writer(response)
@@ -704,11 +805,12 @@ def review_csv(request):
             "cut_line",
         ]
     )
-    for row in context["rows"]:
-        fr, demand = row["fr"], row["fr"].demand()
+    for rank, row in enumerate(walked, 1):
+        fr = loaded[row["fr"].pk]
+        demand = fr.demand()
         writer.writerow(
             [
-                row["rank"],
+                rank,
                 fr.pk,
                 csv_safe(fr.title),
                 fr.manager.team_label if fr.manager else "",
@@ -726,43 +828,73 @@ def review_csv(request):
 
 # --- Roadmap -------------------------------------------------------------------------------
 
+# The whole roadmap shows the first few of each column, committed work first; a column's own
+# view (?show=now) lists all of it a page at a time. Years of shipped and deferred work, or a
+# thousand-request queue, must not make the page everyone opens slow.
+ROADMAP_PREVIEW = 10
+ROADMAP_COLUMNS = ("now", "next", "later", "shipped")
+
+
+def _roadmap_columns(current, upcoming):
+    """{column: (filter, order)}: which requests each column shows, and in what order."""
+    committed = Q(status__in=[Status.APPROVED, Status.IN_PROGRESS])
+    live = Q(status__in=[Status.APPROVED, Status.IN_PROGRESS, Status.ESCALATED])
+    # Committed in an earlier quarter and still not shipped: it is being built now.
+    earlier = Q(target_quarter__fiscal_year__lt=current.fiscal_year) | Q(
+        target_quarter__fiscal_year=current.fiscal_year, target_quarter__number__lt=current.number
+    )
+    now = (Q(target_quarter=current) & live) | (committed & earlier)
+    nxt = Q(target_quarter=upcoming) & live & ~now
+    later = (Q(status=Status.DEFERRED) | (Q(funding=Funding.PRODUCT) & committed)) & ~now & ~nxt
+    ranked = (
+        Case(When(committed, then=0), default=1),
+        "target_quarter__fiscal_year",
+        "target_quarter__number",
+        "queue_rank",
+        "pk",
+    )
+    return {
+        "now": (now, ranked),
+        "next": (nxt, ranked),
+        "later": (later, (Coalesce("theme__name", Value("Tactical")), *ranked)),
+        "shipped": (services.recently_shipped_q(), ("-shipped_at", "-pk")),
+    }
+
 
 @login_required
 @require_GET
 def roadmap(request):
     current, upcoming = quarters_ensure_open()
-    shown = (
-        services.requests_visible_to(request.user)
-        .filter(
-            Q(status__in=[Status.APPROVED, Status.IN_PROGRESS, Status.DEFERRED, Status.ESCALATED])
+    visible = services.requests_visible_to(request.user)
+    columns = _roadmap_columns(current, upcoming)
+
+    def rows(column):
+        where, order = columns[column]
+        return visible.filter(where).select_related("theme", "target_quarter").order_by(*order)
+
+    show = request.GET.get("show")
+    context = {"current": current, "upcoming": upcoming, "show": show}
+    if show in ROADMAP_COLUMNS:
+        page = Paginator(rows(show), services.RANK_PAGE_SIZE).get_page(request.GET.get("page"))
+        context.update(page=page, items={show: page.object_list}, counts={})
+    else:
+        context["show"] = None
+        # Every column is some of these statuses: the count reads them through the status
+        # index instead of walking years of history.
+        on_roadmap = (
+            Q(status__in=[Status.APPROVED, Status.IN_PROGRESS, Status.ESCALATED, Status.DEFERRED])
             | services.recently_shipped_q()
         )
-        .select_related("theme", "target_quarter", "manager")
-        .order_by("target_quarter__fiscal_year", "target_quarter__number", "queue_rank", "pk")
-    )
-    now, nxt, later, shipped = [], [], {}, []
-    for fr in shown:
-        if fr.status == Status.SHIPPED:
-            shipped.append(fr)
-        elif fr.target_quarter_id == current.pk and fr.status != Status.DEFERRED:
-            now.append(fr)
-        elif fr.is_committed and fr.target_quarter.fiscal < current.fiscal:
-            # Committed in an earlier quarter and still not shipped: it is being built now.
-            now.append(fr)
-        elif fr.target_quarter_id == upcoming.pk and fr.status != Status.DEFERRED:
-            nxt.append(fr)
-        elif fr.status == Status.DEFERRED or fr.funding == Funding.PRODUCT:
-            later.setdefault(fr.theme.name if fr.theme else "Tactical", []).append(fr)
-    shipped.sort(key=lambda fr: fr.shipped_at, reverse=True)
-    return render(
-        request,
-        "requests_app/roadmap.html",
-        {
-            "current": current,
-            "upcoming": upcoming,
-            "now": now,
-            "next": nxt,
-            "later": sorted(later.items()),
-            "shipped": shipped,
-        },
-    )
+        counts = visible.filter(on_roadmap).aggregate(
+            **{column: Count("pk", filter=where) for column, (where, _) in columns.items()}
+        )
+        items = {column: list(rows(column)[:ROADMAP_PREVIEW]) for column in ROADMAP_COLUMNS}
+        context.update(items=items, counts=counts)
+    if "later" in context["items"]:
+        context["later"] = [
+            (theme, list(group))
+            for theme, group in groupby(
+                context["items"]["later"], key=lambda fr: fr.theme.name if fr.theme else "Tactical"
+            )
+        ]
+    return render(request, "requests_app/roadmap.html", context)

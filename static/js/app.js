@@ -1,5 +1,6 @@
-// Drag-and-drop ranking: SortableJS reorders the list, then the form the keyboard buttons use
-// is posted (through htmx) with the full new order; a button posts only its own move.
+// Drag-and-drop ranking: SortableJS reorders the list (or the page of it shown), then the form
+// the keyboard buttons use is posted (through htmx) with the whole new order; a button posts
+// only its own move.
 (function () {
   function initSortable(root) {
     root.querySelectorAll("[data-sortable]").forEach(function (list) {
@@ -12,7 +13,13 @@
           if (evt.oldIndex === evt.newIndex) return;
           var form = document.getElementById(list.dataset.form);
           var input = form.querySelector("input[name=order][data-drag]");
-          input.value = Array.from(list.children).map(function (li) { return li.dataset.id; }).join(",");
+          // The list may be one page of a longer order: splice the page's new order into the
+          // whole order the page was shown with, which the server checks against its own.
+          var shown = Array.from(list.children).map(function (li) { return li.dataset.id; });
+          var seen = form.querySelector("input[name=seen]").value.split(",").filter(Boolean);
+          var offset = parseInt(list.dataset.offset || "0", 10);
+          seen.splice.apply(seen, [offset, shown.length].concat(shown));
+          input.value = seen.join(",");
           input.disabled = false;
           form.requestSubmit();
         },

@@ -126,15 +126,6 @@ def queue(cast, quarters):
 # --- What the keyboard buttons post ------------------------------------------------------
 
 
-def test_move_choices_disable_the_moves_off_either_end():
-    moves = services.move_choices([10, 20, 30])
-    assert moves[10] == {"top": False, "up": False, "down": True}
-    assert moves[20] == {"top": True, "up": True, "down": True}
-    assert moves[30] == {"top": True, "up": True, "down": False}
-    assert services.move_choices([7]) == {7: {"top": False, "up": False, "down": False}}
-    assert services.move_choices([]) == {}
-
-
 @pytest.mark.parametrize(
     "move, expected",
     [
@@ -144,16 +135,30 @@ def test_move_choices_disable_the_moves_off_either_end():
         ("20:down", [10, 30, 20]),
         ("10:up", [10, 20, 30]),
         ("30:down", [10, 20, 30]),
+        ("10:bottom", [20, 30, 10]),
+        ("30:bottom", [10, 20, 30]),
+        ("30:1", [30, 10, 20]),
+        ("10:2", [20, 10, 30]),
+        ("10:3", [20, 30, 10]),
+        ("20:99", [10, 30, 20]),
+        (" 20 : 1 ", [20, 10, 30]),
     ],
 )
 def test_a_button_move_gives_the_whole_new_order(move, expected):
     assert services.order_after_move("10,20,30", move) == expected
 
 
-@pytest.mark.parametrize("move", ["", "40:top", "20:sideways", "20", ":up", "x:up", "²:up"])
+@pytest.mark.parametrize(
+    "move", ["", "40:top", "20:sideways", "20", ":up", "x:up", "²:up", "20:-1", "20:1.5", "40:1"]
+)
 def test_a_bad_button_move_is_refused(move):
-    with pytest.raises(InvalidInput, match="to the top, up or down"):
+    with pytest.raises(InvalidInput, match="to the top, up, down, the bottom or a position"):
         services.order_after_move("10,20,30", move)
+
+
+def test_positions_start_at_one():
+    with pytest.raises(InvalidInput, match="Positions start at 1"):
+        services.order_after_move("10,20,30", "20:0")
 
 
 # --- inbox_reorder (service) ---------------------------------------------------------------
@@ -695,7 +700,7 @@ def test_a_button_move_against_a_stale_or_bad_order_changes_nothing(client, cast
     )
     assert stale.status_code == 409
     assert bad.status_code == 400
-    assert "to the top, up or down" in bad.content.decode()
+    assert "to the top, up, down, the bottom or a position" in bad.content.decode()
     assert state() == before
 
 
