@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html_join
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role, User
@@ -683,7 +684,12 @@ def _review_context(request, quarter, **extra):
         "cut_page": (cut_position - 1) // services.RANK_PAGE_SIZE + 1 if cut_position else None,
         "can_decide": user.role == Role.HEAD_OF_PRODUCT,
         "can_estimate": user.is_product,
-        "defer_choices": services.deferral_quarters_for(quarter),
+        # Every row has the same quarters to defer to: their <option>s are built once.
+        "defer_options": format_html_join(
+            "",
+            '<option value="{}">{}</option>',
+            ((q.slug, q.label) for q in services.deferral_quarters_for(quarter)),
+        ),
         "quarters": Quarter.objects.filter(closed_at__isnull=True),
         "unestimated": sum(1 for row in walked if row["unestimated"]),
     }
