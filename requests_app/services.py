@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import NamedTuple
 
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, Max, Min, OuterRef, Prefetch, Q, Subquery, When
 from django.utils import timezone
@@ -358,12 +358,21 @@ RANK_PAGE_SIZE = 50
 
 
 def rank_page(order, number, *, per_page=RANK_PAGE_SIZE, strict=False):
-    """One page of a whole ranked list (`order`: ids or Ranked rows). Pages show a slice of
-    the order; ranking still works on the whole order, which the page posts back as `seen`.
-    A page number that is not a number or out of range gives the nearest page, unless
+    """One page of a whole ranked list (`order`: ids, Ranked rows or any ordered sequence,
+    a queryset too). Pages show a slice of the order; ranking still works on the whole
+    order, which the page posts back as `seen`. A page number that is not a number or out of
+    range gives the nearest page (the first for 0 and below, the last past the end), unless
     `strict` (the API), where it raises InvalidPage."""
     paginator = Paginator(order, per_page, allow_empty_first_page=True)
-    return paginator.page(number or 1) if strict else paginator.get_page(number)
+    if strict:
+        return paginator.page(number or 1)
+    try:
+        return paginator.page(number)
+    except PageNotAnInteger:
+        return paginator.page(1)
+    except EmptyPage:
+        # Paginator.get_page answers the last page for 0 and below too; the first is nearer.
+        return paginator.page(1 if int(number) < 1 else paginator.num_pages)
 
 
 def _ranks(queryset, field):

@@ -446,7 +446,7 @@ def _inbox_context(request, teams):
     overview = request.user.role == Role.HEAD_OF_SALES and not request.GET.get("team")
     team_page = None
     if overview:
-        team_page = Paginator(teams, TEAMS_PER_PAGE).get_page(_page_number(request))
+        team_page = services.rank_page(teams, _page_number(request), per_page=TEAMS_PER_PAGE)
         teams = list(team_page.object_list)
     orders = {team.pk: [] for team in teams}
     for manager_id, pk in (
@@ -881,7 +881,7 @@ def roadmap(request):
     show = request.GET.get("show")
     context = {"current": current, "upcoming": upcoming, "show": show}
     if show in ROADMAP_COLUMNS:
-        page = Paginator(rows(show), services.RANK_PAGE_SIZE).get_page(request.GET.get("page"))
+        page = services.rank_page(rows(show), request.GET.get("page"))
         context.update(page=page, items={show: page.object_list}, counts={})
     else:
         context["show"] = None
