@@ -154,6 +154,15 @@ class FeatureRequest(models.Model):
             # ORDER BY created_at DESC, id DESC LIMIT 25" walks this index and stops after a
             # page instead of sorting every visible request (bench: 20,000 rows).
             models.Index(fields=["-created_at", "-id"], name="req_recent"),
+            # The roadmap (page and API) shows "status IN (approved, in progress, deferred) OR
+            # (status = shipped AND shipped_at >= 90 days ago)": req_status_recent finds the
+            # first three, this the recent end of the shipped ones, instead of a scan of every
+            # request (bench: 20,000 rows, 11,000 of them shipped; count 9.5 -> 2.3 ms).
+            models.Index(
+                fields=["shipped_at"],
+                condition=Q(status="shipped"),
+                name="req_recently_shipped",
+            ),
         ]
 
     def __str__(self):
@@ -190,12 +199,18 @@ class FeatureRequest(models.Model):
         """ARR at stake per currency and the number of distinct accounts.
 
         Uses prefetched deals when present, so list pages stay at a fixed query count."""
-        totals = defaultdict(Decimal)
-        accounts = set()
-        for deal in self.deals.all():
-            totals[deal.currency] += deal.amount
-            accounts.add(deal.account_name.strip().lower())
-        return {"arr": dict(sorted(totals.items())), "accounts": len(accounts)}
+        return demand_of((d.currency, d.amount, d.account_name) for d in self.deals.all())
+
+
+def demand_of(deals):
+    """A request's demand from its deals as (currency, amount, account name) rows: ARR at
+    stake per currency and the number of distinct accounts."""
+    totals = defaultdict(Decimal)
+    accounts = set()
+    for currency, amount, account_name in deals:
+        totals[currency] += amount
+        accounts.add(account_name.strip().lower())
+    return {"arr": dict(sorted(totals.items())), "accounts": len(accounts)}
 
 
 class Currency(models.TextChoices):
