@@ -1,18 +1,23 @@
 """JSON API for requests, queues and the roadmap: thin views over requests_app.services."""
 
-from itertools import groupby
-from operator import attrgetter
+import math
+import re
 
+from django.core.paginator import InvalidPage
+from django.db import transaction
 from django.db.models import Q
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from accounts.models import Role, User
 from budgets.services import quarter_from_slug
-from config.errors import NotAllowed, NotFound
+from config.errors import InvalidInput, NotAllowed, NotFound
 from config.listing import (
     OrderedList,
     filter_flag,
@@ -21,10 +26,19 @@ from config.listing import (
     search_text,
     text_parameter,
 )
-from config.openapi import CONFLICT, FORBIDDEN, NOT_FOUND
+from config.openapi import BAD_INPUT, CONFLICT, FORBIDDEN, NOT_FOUND
 
 from . import services
-from .models import AuditEvent, Comment, Deal, FeatureRequest, ProductTheme, Stage, Status
+from .models import (
+    ROADMAP_STATUSES,
+    AuditEvent,
+    Comment,
+    Deal,
+    FeatureRequest,
+    ProductTheme,
+    Stage,
+    Status,
+)
 from .serializers import (
     ActionSerializer,
     CommentSerializer,
@@ -32,8 +46,10 @@ from .serializers import (
     DealSerializer,
     EventSerializer,
     FeatureRequestSerializer,
+    QueueItemSerializer,
     RankingSerializer,
     RequestWriteSerializer,
+    RoadmapItemSerializer,
     ThemeSerializer,
     ThemeWriteSerializer,
     request_row,
@@ -267,30 +283,125 @@ class RequestDeals(_OfRequest):
         return Response(DealSerializer(deal).data, status=201)
 
 
-def _queue_payload(quarter):
-    ids = services.queue_ids(quarter.pk)
-    by_id = {fr.pk: fr for fr in services.with_list_data(FeatureRequest.objects.filter(pk__in=ids))}
-    rows = services.cut_line([by_id[pk] for pk in ids], quarter.budget.remaining)
-    for rank, row in enumerate(rows, 1):
-        row["fr"].queue_position = rank
-    return {
-        "quarter": quarter.slug,
-        "allocated": quarter.budget.allocated,
-        "reserved": quarter.budget.reserved,
-        "remaining": quarter.budget.remaining,
-        "order": ids,
-        "items": [
+# --- Ranked lists: the queue and the inbox ----------------------------------------------------
+#
+# A ranked list answers one page of rows, with the whole order as ids: ranking posts the whole
+# order back (`seen`), and positions, running totals and the cut line are counted over all of
+# it, so page 3 of the queue still shows where each request stands against the budget.
+
+PAGE_SIZE_MAX = 500
+# The Head of Sales' inbox answers this many teams a page (?teams_page=), each with one page
+# of its requests; ?team= narrows it to one team.
+INBOX_TEAMS_PAGE_SIZE = 5
+
+
+def _number(params, name, default):
+    """A whole number from the query string, `default` when it is absent; 400 otherwise."""
+    raw = params.get(name, "").strip()
+    if not raw:
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,30}", raw):
+        raise InvalidInput(f"{name} must be a whole number.", field=name)
+    return int(raw)
+
+
+def _page_params(params):
+    """?page= (from 1) and ?page_size= (1 to PAGE_SIZE_MAX, RANK_PAGE_SIZE unless given)."""
+    number = _number(params, "page", 1)
+    size = _number(params, "page_size", services.RANK_PAGE_SIZE)
+    if not 1 <= size <= PAGE_SIZE_MAX:
+        raise InvalidInput(f"page_size must be from 1 to {PAGE_SIZE_MAX}.", field="page_size")
+    return number, size
+
+
+def _page_count(total, size):
+    return max(1, math.ceil(total / size))
+
+
+def _page(rows, number, size, *, param="page"):
+    """One page of a whole ranked list; a page out of range is a 404, as DRF's lists answer."""
+    try:
+        if number < 1:  # rank_page reads 0 as "no page given"
+            raise InvalidPage
+        return services.rank_page(rows, number, per_page=size, strict=True)
+    except InvalidPage:
+        pages = _page_count(len(rows), size)
+        raise NotFound(f"Invalid {param}: pages run from 1 to {pages}.") from None
+
+
+def _list_url(request, name, **kwargs):
+    """The absolute URL of the list `name` with the caller's query string, so that a PUT's
+    answer links to the pages of the list it shows."""
+    url = request.build_absolute_uri(reverse(name, kwargs=kwargs))
+    query = request.GET.urlencode()
+    return f"{url}?{query}" if query else url
+
+
+def _page_link(url, number, param="page"):
+    if number is None:
+        return None
+    if number == 1:
+        return remove_query_param(url, param)
+    return replace_query_param(url, param, number)
+
+
+def _rows_by_id(ids):
+    """The rows of one page's requests and their demand, in two queries."""
+    demand = services.demand_by_request(ids)
+    rows = services.list_rows(FeatureRequest.objects.filter(pk__in=ids))
+    return {row["id"]: (row, demand[row["id"]]) for row in rows}
+
+
+def _queue_payload(request, quarter, *, number, size):
+    budget = quarter.budget
+    rows = services.cut_line(services.queue_order(quarter.pk), budget.remaining)
+    page = _page(rows, number, size)
+    shown = _rows_by_id([row["fr"].pk for row in page])
+    items = []
+    for position, row in enumerate(page, page.start_index()):
+        if row["fr"].pk not in shown:  # it left the queue between the two reads
+            continue
+        items.append(
             {
-                **request_row(row["fr"]),
-                "rank": rank,
+                **request_row(*shown[row["fr"].pk], queue_rank=position),
+                "rank": position,
                 "running_total": row["running_total"],
                 "below_cut_line": row["below"],
                 "unestimated": row["unestimated"],
             }
-            for rank, row in enumerate(rows, 1)
-        ],
+        )
+    url = _list_url(request, "api-queue", slug=quarter.slug)
+    return {
+        "quarter": quarter.slug,
+        "allocated": budget.allocated,
+        "reserved": budget.reserved,
+        "remaining": budget.remaining,
+        "order": [row["fr"].pk for row in rows],
+        "count": page.paginator.count,
+        "page": page.number,
+        "pages": page.paginator.num_pages,
+        "next": _page_link(url, page.next_page_number() if page.has_next() else None),
+        "previous": _page_link(url, page.previous_page_number() if page.has_previous() else None),
+        "cut_line_position": next(
+            (position for position, row in enumerate(rows, 1) if row["first_below"]), None
+        ),
+        "items": items,
     }
 
+
+def _link_field(help_text):
+    return serializers.URLField(allow_null=True, help_text=help_text)
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="The page, from 1; 1 unless given."),
+    OpenApiParameter(
+        "page_size",
+        OpenApiTypes.INT,
+        description=f"Requests a page, 1 to {PAGE_SIZE_MAX}; "
+        f"{services.RANK_PAGE_SIZE} unless given.",
+    ),
+]
 
 QUEUE_SCHEMA = inline_serializer(
     "Queue",
@@ -299,82 +410,190 @@ QUEUE_SCHEMA = inline_serializer(
         "allocated": serializers.IntegerField(),
         "reserved": serializers.IntegerField(),
         "remaining": serializers.IntegerField(),
-        "order": serializers.ListField(child=serializers.IntegerField()),
-        "items": serializers.ListField(child=serializers.DictField()),
+        "order": serializers.ListField(
+            child=serializers.IntegerField(),
+            help_text="The whole queue's ids in rank order: send it as `seen` to rank it.",
+        ),
+        "count": serializers.IntegerField(help_text="Requests in the whole queue."),
+        "page": serializers.IntegerField(),
+        "pages": serializers.IntegerField(),
+        "next": _link_field("The next page; null on the last."),
+        "previous": _link_field("The previous page; null on the first."),
+        "cut_line_position": serializers.IntegerField(
+            allow_null=True,
+            help_text="The position of the first request below the cut line; null when all "
+            "estimated requests fit.",
+        ),
+        "items": QueueItemSerializer(many=True, help_text="This page's requests."),
     },
 )
 
 
 class QueueDetail(APIView):
-    """A quarter's sales queue in rank order, with running totals and the cut line."""
+    """A quarter's sales queue in rank order, one page at a time, with running totals and the
+    cut line counted over the whole queue."""
 
-    @extend_schema(responses={200: QUEUE_SCHEMA, 403: FORBIDDEN})
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: QUEUE_SCHEMA, 400: BAD_INPUT, 403: FORBIDDEN},
+    )
     def get(self, request, slug):
         if not (request.user.is_sales or request.user.is_product):
             raise NotAllowed("The sales queue is for sales and product roles.")
-        return Response(_queue_payload(_quarter(slug)))
+        quarter = _quarter(slug)
+        number, size = _page_params(request.query_params)
+        return Response(_queue_payload(request, quarter, number=number, size=size))
 
 
 class QueueRanking(APIView):
-    """PUT the full new order with the order you saw; 409 if the queue changed meanwhile."""
+    """PUT the full new order with the order you saw; 409 if the queue changed meanwhile.
+    Answers the queue's first page, or the one ?page= names."""
 
     @extend_schema(
+        parameters=PAGE_PARAMETERS,
         request=RankingSerializer,
         responses={200: QUEUE_SCHEMA, 403: FORBIDDEN, 409: CONFLICT},
     )
     def put(self, request, slug):
         quarter = _quarter(slug)
+        number, size = _page_params(request.query_params)
         body = RankingSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        services.queue_reorder(
-            actor=request.user,
-            quarter=quarter,
-            seen=body.validated_data["seen"],
-            order=body.validated_data["order"],
-        )
-        return Response(_queue_payload(_quarter(slug)))
+        # One transaction: a page past the queue's end is a 404 that leaves the order as it was.
+        with transaction.atomic():
+            services.queue_reorder(
+                actor=request.user,
+                quarter=quarter,
+                seen=body.validated_data["seen"],
+                order=body.validated_data["order"],
+            )
+            payload = _queue_payload(request, _quarter(slug), number=number, size=size)
+        return Response(payload)
 
 
 def _inbox_managers(user, team=None):
     if user.role == Role.SALES_MANAGER:
         return [user]
     if user.role == Role.HEAD_OF_SALES:
+        # By name (User.Meta.ordering, usernames unique): the order of the teams' pages.
         managers = User.objects.filter(role=Role.SALES_MANAGER, is_active=True)
         return list(managers.filter(pk=team) if team else managers)
     raise NotAllowed("The team inbox is for sales managers and the Head of Sales.")
 
 
+def _inbox_team(request, manager, order, shown, *, number, size):
+    """One team's entry: its whole order and the page `number` of it, which is empty for a
+    team whose inbox ends before that page."""
+    pages = _page_count(len(order), size)
+    start = (number - 1) * size
+    items = []
+    for position, pk in enumerate(order[start : start + size], start + 1):
+        if pk not in shown:  # it left the inbox between the two reads
+            continue
+        items.append(request_row(*shown[pk], inbox_rank=position))
+    # A team's pages are its own list: ?team= with the page, whatever teams page this is.
+    url = replace_query_param(
+        remove_query_param(_list_url(request, "api-inbox"), "teams_page"), "team", manager.pk
+    )
+    return {
+        "team": manager.pk,
+        "name": manager.team_label,
+        "count": len(order),
+        "order": order,
+        "page": number,
+        "pages": pages,
+        "next": _page_link(url, number + 1 if number < pages else None),
+        "previous": _page_link(url, min(number - 1, pages) if number > 1 else None),
+        "items": items,
+    }
+
+
+INBOX_TEAM_SCHEMA = inline_serializer(
+    "InboxTeam",
+    {
+        "team": serializers.IntegerField(help_text="The team's manager: `team` when ranking."),
+        "name": serializers.CharField(),
+        "count": serializers.IntegerField(help_text="Requests in the team's whole inbox."),
+        "order": serializers.ListField(
+            child=serializers.IntegerField(),
+            help_text="The whole inbox's ids in rank order: send it as `seen` to rank it.",
+        ),
+        "page": serializers.IntegerField(),
+        "pages": serializers.IntegerField(),
+        "next": _link_field("The team's next page (with ?team=); null on its last."),
+        "previous": _link_field("The team's previous page; null on its first."),
+        "items": FeatureRequestSerializer(many=True, help_text="This page's requests."),
+    },
+    many=True,
+)
+INBOX_SCHEMA = inline_serializer(
+    "Inbox",
+    {
+        "teams": INBOX_TEAM_SCHEMA,
+        "teams_count": serializers.IntegerField(help_text="Teams in the whole answer."),
+        "teams_page": serializers.IntegerField(),
+        "teams_pages": serializers.IntegerField(),
+        "teams_next": _link_field("The next page of teams; null on the last."),
+        "teams_previous": _link_field("The previous page of teams; null on the first."),
+    },
+)
+
+
 class Inbox(APIView):
-    """Submitted requests per team in the manager's rank order."""
+    """Submitted requests per team in the manager's rank order: a manager's own team, or for
+    the Head of Sales every team, INBOX_TEAMS_PAGE_SIZE teams a page (?teams_page=), or the
+    one ?team= names. Each team shows its whole order and one page of its requests."""
 
     @extend_schema(
-        responses={
-            200: inline_serializer("Inbox", {"teams": serializers.ListField()}),
-            403: FORBIDDEN,
-        }
+        parameters=[
+            *PAGE_PARAMETERS,
+            OpenApiParameter(
+                "team", OpenApiTypes.INT, description="Only this team (its manager's id)."
+            ),
+            OpenApiParameter(
+                "teams_page",
+                OpenApiTypes.INT,
+                description=f"The Head of Sales' page of teams, {INBOX_TEAMS_PAGE_SIZE} a page.",
+            ),
+        ],
+        responses={200: INBOX_SCHEMA, 400: BAD_INPUT, 403: FORBIDDEN, 404: NOT_FOUND},
     )
     def get(self, request):
+        params = request.query_params
         managers = _inbox_managers(request.user)
-        submitted = list(
-            services.with_list_data(
-                FeatureRequest.objects.filter(
-                    status=Status.SUBMITTED, manager__in=managers, inbox_rank__isnull=False
-                )
-            ).order_by("manager", "inbox_rank")
-        )
-        for _, team in groupby(submitted, key=attrgetter("manager_id")):
-            for position, fr in enumerate(team, 1):
-                fr.inbox_position = position
+        team = _number(params, "team", None)
+        number, size = _page_params(params)
+        teams_number = _number(params, "teams_page", 1)
+        if team is not None:
+            managers = [m for m in managers if m.pk == team]
+            if not managers:
+                raise NotFound("No such team.")
+        teams = _page(managers, teams_number, INBOX_TEAMS_PAGE_SIZE, param="teams_page")
+        orders = services.inbox_orders([m.pk for m in teams])
+        # Page n of every team shown: a 404 only past the end of the longest.
+        longest = max(len(order) for order in orders.values()) if orders else 0
+        if not 1 <= number <= _page_count(longest, size):
+            raise NotFound(f"Invalid page: pages run from 1 to {_page_count(longest, size)}.")
+        start = (number - 1) * size
+        shown = _rows_by_id([pk for order in orders.values() for pk in order[start : start + size]])
+        url = _list_url(request, "api-inbox")
         return Response(
             {
                 "teams": [
-                    {
-                        "team": m.pk,
-                        "name": m.team_label,
-                        "items": [request_row(fr) for fr in submitted if fr.manager_id == m.pk],
-                    }
-                    for m in managers
-                ]
+                    _inbox_team(request, m, orders[m.pk], shown, number=number, size=size)
+                    for m in teams
+                ],
+                "teams_count": teams.paginator.count,
+                "teams_page": teams.number,
+                "teams_pages": teams.paginator.num_pages,
+                "teams_next": _page_link(
+                    url, teams.next_page_number() if teams.has_next() else None, "teams_page"
+                ),
+                "teams_previous": _page_link(
+                    url,
+                    teams.previous_page_number() if teams.has_previous() else None,
+                    "teams_page",
+                ),
             }
         )
 
@@ -412,19 +631,33 @@ class InboxRanking(APIView):
         return Response({"team": manager.pk, "order": services.inbox_ids(manager.pk)})
 
 
-class Roadmap(APIView):
+class Roadmap(generics.ListAPIView):
     """Committed work (approved, in progress, shipped in the last 90 days, as on the page)
-    and deferred work, which is not committed yet."""
+    and deferred work, which is not committed yet; by target quarter, a page at a time."""
 
-    @extend_schema(responses=inline_serializer("Roadmap", {"items": serializers.ListField()}))
-    def get(self, request):
-        qs = services.with_list_data(
-            services.requests_visible_to(request.user).filter(
+    serializer_class = RoadmapItemSerializer  # the rows' shape; request_row builds them
+
+    def get_queryset(self):
+        return services.list_rows(
+            services.requests_visible_to(self.request.user).filter(
                 Q(status__in=[Status.APPROVED, Status.IN_PROGRESS, Status.DEFERRED])
                 | services.recently_shipped_q()
             )
         ).order_by("target_quarter__fiscal_year", "target_quarter__number", "pk")
-        return Response({"items": [{**request_row(fr), "committed": fr.is_committed} for fr in qs]})
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        demand = services.demand_by_request([row["id"] for row in page])
+        # Roadmap states hold no inbox or queue rank (the database's checks).
+        return self.get_paginated_response(
+            [
+                {
+                    **request_row(row, demand[row["id"]]),
+                    "committed": row["status"] in ROADMAP_STATUSES,
+                }
+                for row in page
+            ]
+        )
 
 
 # --- Product themes --------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """Shapes of the JSON API. They validate input shape only; every rule lives in services."""
 
 import datetime as dt
+from functools import lru_cache
 
 from django.utils import timezone
 from rest_framework import serializers
 
+from accounts.models import User
+from budgets.fiscal import FiscalQuarter
 from budgets.services import MAX_POINTS
 
 from .forms import MAX_ARR
@@ -112,34 +115,86 @@ class FeatureRequestSerializer(serializers.ModelSerializer):
         return fr.demand()["accounts"]
 
 
+class QueueItemSerializer(FeatureRequestSerializer):
+    """A queue row (the schema of the rows requests_app.api builds with request_row)."""
+
+    rank = serializers.IntegerField(read_only=True, help_text="Its position 1..n in the queue.")
+    running_total = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Estimates from the top of the queue down to it; null when unestimated.",
+    )
+    below_cut_line = serializers.BooleanField(read_only=True)
+    unestimated = serializers.BooleanField(read_only=True)
+
+    class Meta(FeatureRequestSerializer.Meta):
+        fields = [
+            *FeatureRequestSerializer.Meta.fields,
+            "rank",
+            "running_total",
+            "below_cut_line",
+            "unestimated",
+        ]
+        read_only_fields = fields
+
+
+class RoadmapItemSerializer(FeatureRequestSerializer):
+    """A roadmap row: committed work, or deferred work that is not committed yet."""
+
+    committed = serializers.BooleanField(source="is_committed", read_only=True)
+
+    class Meta(FeatureRequestSerializer.Meta):
+        fields = [*FeatureRequestSerializer.Meta.fields, "committed"]
+        read_only_fields = fields
+
+
 _timestamp = serializers.DateTimeField()
 
 
-def request_row(fr):
-    """FeatureRequestSerializer(fr).data built from plain values, for the long ranked lists.
+@lru_cache(maxsize=1024)
+def _team_label(team_name, first_name, last_name, username):
+    return User(
+        team_name=team_name, first_name=first_name, last_name=last_name, username=username
+    ).team_label
 
-    Running every row through the serializer's fields cost most of a 1,000-row queue's time;
-    tests/api/test_request_row.py holds the two to the same output."""
-    demand = fr.demand()
+
+def request_row(row, demand, *, inbox_rank=None, queue_rank=None):
+    """FeatureRequestSerializer(fr).data built from plain values, for the long ranked lists:
+    `row` from services.list_rows, `demand` from services.demand_by_request and the
+    positions 1..n the list counted.
+
+    Running every row through the serializer's fields, or even building its model objects,
+    cost most of a ranked list's time; tests/api/test_request_row.py holds the two to the
+    same output."""
+    year = row["target_quarter__fiscal_year"]
     return {
-        "id": fr.pk,
-        "title": fr.title,
-        "problem": fr.problem,
-        "proposed_solution": fr.proposed_solution,
-        "importance": fr.importance,
-        "theme": fr.theme.name if fr.theme_id else None,
-        "status": fr.status,
-        "author": fr.author.username,
-        "team": fr.manager.team_label if fr.manager_id else None,
-        "quarter": fr.target_quarter.slug if fr.target_quarter_id else None,
-        "estimate": fr.estimate,
-        "funding": fr.funding,
-        "inbox_rank": fr.inbox_position,  # positions 1..n, as the serializer shows
-        "queue_rank": fr.queue_position,
+        "id": row["id"],
+        "title": row["title"],
+        "problem": row["problem"],
+        "proposed_solution": row["proposed_solution"],
+        "importance": row["importance"],
+        "theme": row["theme__name"],
+        "status": row["status"],
+        "author": row["author__username"],
+        "team": _team_label(
+            row["manager__team_name"],
+            row["manager__first_name"],
+            row["manager__last_name"],
+            row["manager__username"],
+        )
+        if row["manager_id"]
+        else None,
+        "quarter": None
+        if year is None
+        else FiscalQuarter(year, row["target_quarter__number"]).slug,
+        "estimate": row["estimate"],
+        "funding": row["funding"],
+        "inbox_rank": inbox_rank,
+        "queue_rank": queue_rank,
         "arr_at_stake": {c: f"{a:.2f}" for c, a in demand["arr"].items()},
         "accounts": demand["accounts"],
-        "created_at": _timestamp.to_representation(fr.created_at),
-        "updated_at": _timestamp.to_representation(fr.updated_at),
+        "created_at": _timestamp.to_representation(row["created_at"]),
+        "updated_at": _timestamp.to_representation(row["updated_at"]),
     }
 
 

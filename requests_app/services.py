@@ -8,6 +8,7 @@ Lock order, to keep concurrent moves free of deadlocks: quarters (by id), then t
 managers' user rows (by id) that stand for team inboxes, then the requests (by id).
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import NamedTuple
@@ -46,6 +47,7 @@ from .models import (
     FeatureRequest,
     Funding,
     Status,
+    demand_of,
 )
 
 RANK_OFFSET = 1_000_000  # parks ranks out of the way while a queue is renumbered
@@ -104,6 +106,34 @@ def with_list_data(qs):
     return qs.select_related("author", "manager", "target_quarter", "theme").prefetch_related(
         DEALS_FOR_LISTS
     )
+
+
+# What a ranked list's row shows (serializers.request_row), as plain values.
+LIST_ROW_VALUES = (
+    *("id", "title", "problem", "proposed_solution", "importance", "status", "estimate"),
+    *("funding", "created_at", "updated_at", "author__username", "theme__name"),
+    *("target_quarter__fiscal_year", "target_quarter__number", "manager_id"),
+    *("manager__team_name", "manager__first_name", "manager__last_name", "manager__username"),
+)
+
+
+def list_rows(qs):
+    """`qs` as the plain values of what a ranked list's rows show, in one query, for the
+    API's long lists: building a request, its four relations and its deals as model objects
+    cost more than everything else a row needs (the deals come from demand_by_request)."""
+    return qs.values(*LIST_ROW_VALUES)
+
+
+def demand_by_request(ids):
+    """{request id: its demand (FeatureRequest.demand())} for these requests, in one narrow
+    query; requests without deals have none at stake."""
+    deals = defaultdict(list)
+    rows = Deal.objects.filter(request_id__in=ids).values_list(
+        "request_id", "currency", "amount", "account_name"
+    )
+    for request_id, *deal in rows:
+        deals[request_id].append(deal)
+    return {pk: demand_of(deals[pk]) for pk in ids}
 
 
 def _position_of(container, field):
@@ -352,6 +382,20 @@ def queue_order(quarter_id):
         Ranked(*row)
         for row in _queue(quarter_id).order_by("queue_rank").values_list("pk", "estimate")
     ]
+
+
+def inbox_orders(manager_ids):
+    """{manager id: the team's whole inbox order (ids)} for these teams, in one narrow query;
+    the order each team's ranking is checked against (inbox_ids)."""
+    orders = {pk: [] for pk in manager_ids}
+    rows = (
+        FeatureRequest.objects.filter(manager_id__in=orders, inbox_rank__isnull=False)
+        .order_by("manager_id", "inbox_rank")
+        .values_list("manager_id", "pk")
+    )
+    for manager_id, pk in rows:
+        orders[manager_id].append(pk)
+    return orders
 
 
 RANK_PAGE_SIZE = 50

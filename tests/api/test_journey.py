@@ -154,7 +154,7 @@ def test_the_full_journey_over_the_api(cast, funded):
         fid,
         "hop",
     )
-    assert fid in [i["id"] for i in ok(rep.get(f"{API}/roadmap/"))["items"]]
+    assert fid in [i["id"] for i in ok(rep.get(f"{API}/roadmap/"))["results"]]
     # The rest of the queue no longer fits: approving it is refused with the numbers.
     refused = hop.post(f"{API}/requests/{earlier['id']}/approve/")
     assert refused.status_code == 409

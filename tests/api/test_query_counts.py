@@ -84,12 +84,10 @@ ENDPOINTS = [
 
 
 def _shown(body):
-    """How many requests the endpoint returned, whatever its shape."""
-    if "results" in body:
-        return len(body["results"])
+    """How many requests the endpoint lists in all (on every page), whatever its shape."""
     if "teams" in body:
-        return sum(len(t["items"]) for t in body["teams"])
-    return len(body["items"])
+        return sum(t["count"] for t in body["teams"])
+    return body["count"]
 
 
 @pytest.mark.parametrize("path, who, kind", ENDPOINTS, ids=[f"{p} {w}" for p, w, _ in ENDPOINTS])
@@ -108,6 +106,59 @@ def test_list_endpoints_run_the_same_queries_for_5_60_and_300_objects(
         shown[total] = _shown(response.json())
     assert shown[5] < shown[60] <= shown[300]
     assert_flat(counts, url)
+
+
+LATER_PAGES = [
+    ("queues/{current}/?page=2&page_size=20", "hos", Status.ESCALATED),
+    ("queues/{current}/?page=3&page_size=20", "pm", Status.ESCALATED),
+    ("inbox/?page=2&page_size=10", "hos", Status.SUBMITTED),
+    ("inbox/?team={team}&page=2&page_size=10", "hos", Status.SUBMITTED),
+    ("inbox/?page=2&page_size=10", "manager", Status.SUBMITTED),
+    ("roadmap/?page=2", "rep", Status.APPROVED),
+]
+
+
+@pytest.mark.parametrize(
+    "path, who, kind", LATER_PAGES, ids=[f"{p} {w}" for p, w, _ in LATER_PAGES]
+)
+def test_later_pages_of_the_ranked_lists_run_the_same_queries_for_60_and_300_objects(
+    api, cast, quarters, path, who, kind
+):
+    url = f"{API}/{path.format(current=quarters[0].slug, team=cast.manager.pk)}"
+    client = api(getattr(cast, who))
+    client.get(f"{API}/me/")
+    counts, shown = {}, {}
+    for total in (60, 300):
+        while FeatureRequest.objects.filter(status=kind).count() < total:
+            add_requests(cast, quarters, 9)
+        counts[total], response = queries_for(client, url)
+        shown[total] = _shown(response.json())
+    assert shown[60] < shown[300]
+    assert_flat(counts, url)
+
+
+def test_the_head_of_sales_inbox_runs_the_same_queries_for_6_and_12_teams(api, cast, quarters):
+    client = api(cast.hos)
+    client.get(f"{API}/me/")
+    counts = {}
+    for teams in (6, 12):
+        for n in range(User.objects.filter(role=Role.SALES_MANAGER).count(), teams):
+            manager = User.objects.create(
+                username=f"bulk.mgr{n}", role=Role.SALES_MANAGER, team_name=f"Team {n}"
+            )
+            User.objects.create(username=f"bulk.mgr{n}.rep", role=Role.SALES_REP, manager=manager)
+        for manager in User.objects.filter(role=Role.SALES_MANAGER):
+            rep = manager.reports.first()
+
+            def make(i, now, manager=manager, rep=rep):
+                return FeatureRequest(
+                    status=Status.SUBMITTED, author=rep, manager=manager, submitted_at=now
+                )
+
+            bulk_requests(3, make)
+        counts[teams], response = queries_for(client, f"{API}/inbox/?teams_page=2")
+        assert response.json()["teams_count"] == teams
+    assert_flat(counts, "inbox/ by teams")
 
 
 @pytest.mark.parametrize("path", ["quarters/", "quarters/{current}/"])

@@ -40,18 +40,46 @@ def assorted(build, cast):
     return frs
 
 
-def test_request_row_matches_the_serializer_for_every_kind_of_row(assorted):
-    rows = services.with_list_data(FeatureRequest.objects.filter(pk__in=[f.pk for f in assorted]))
-    assert len(rows) == len(assorted)
-    for fr in rows:
-        assert _as_json(request_row(fr)) == _as_json(FeatureRequestSerializer(fr).data)
+def test_request_row_matches_the_serializer_for_every_kind_of_row(assorted, cast):
+    # A team without a name of its own is called after its manager.
+    cast.other_manager.team_name = ""
+    cast.other_manager.save(update_fields=["team_name"])
+    assorted[0].manager = cast.other_manager
+    assorted[0].save(update_fields=["manager"])
+    ids = [f.pk for f in assorted]
+    rows = {r["id"]: r for r in services.list_rows(FeatureRequest.objects.filter(pk__in=ids))}
+    demand = services.demand_by_request(ids)
+    objects = services.with_list_data(FeatureRequest.objects.filter(pk__in=ids))
+    assert len(rows) == len(objects) == len(assorted)
+    for fr in objects:
+        row = request_row(
+            rows[fr.pk],
+            demand[fr.pk],
+            inbox_rank=fr.inbox_position,
+            queue_rank=fr.queue_position,
+        )
+        assert _as_json(row) == _as_json(FeatureRequestSerializer(fr).data)
+    assert _as_json(request_row(rows[assorted[0].pk], demand[assorted[0].pk]))["team"] == (
+        "Team Mgr2 Test"
+    )
 
 
-def test_queue_items_are_serializer_rows_with_the_queue_columns(api, cast, build, assorted):
-    queued = assorted[2]
-    body = api(cast.hos).get(f"{API}/queues/{queued.target_quarter.slug}/").json()
-    item = next(i for i in body["items"] if i["id"] == queued.pk)
+def _serialized(pk):
+    return _as_json(FeatureRequestSerializer(FeatureRequest.objects.get(pk=pk)).data)
+
+
+def test_ranked_list_items_are_serializer_rows_with_their_own_columns(api, cast, build, assorted):
+    queued, submitted, deferred = assorted[2], assorted[1], assorted[4]
+    queue = api(cast.hos).get(f"{API}/queues/{queued.target_quarter.slug}/").json()
+    item = next(i for i in queue["items"] if i["id"] == queued.pk)
     extra = {"rank", "running_total", "below_cut_line", "unestimated"}
-    expected = _as_json(FeatureRequestSerializer(FeatureRequest.objects.get(pk=queued.pk)).data)
-    assert {k: v for k, v in item.items() if k not in extra} == expected
+    assert {k: v for k, v in item.items() if k not in extra} == _serialized(queued.pk)
     assert item["arr_at_stake"]["EUR"] == "1234.50"
+
+    inbox = api(cast.manager).get(f"{API}/inbox/").json()
+    [item] = [i for team in inbox["teams"] for i in team["items"] if i["id"] == submitted.pk]
+    assert item == _serialized(submitted.pk)
+
+    roadmap = api(cast.hos).get(f"{API}/roadmap/").json()
+    item = next(i for i in roadmap["results"] if i["id"] == deferred.pk)
+    assert item == {**_serialized(deferred.pk), "committed": False}
