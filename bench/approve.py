@@ -11,8 +11,10 @@ Then approves as many through the API (POST /api/v1/requests/<id>/approve/ with 
 Product's token, through Django's test client: middleware, authentication, the view and its
 answer, without gunicorn and HTTP). Prints per-approval wall time, the CPU time of this
 Python process (what a web worker would spend; the rest of the wall time is PostgreSQL and
-the round trips), and the statements run, in all and while the quarter's row lock is held
-(from its SELECT ... FOR UPDATE to COMMIT)."""
+the round trips), how long the quarter's row lock was held (approvals of one quarter take
+it one at a time, so 1000 / that is the most approvals a second one quarter can take), and
+the statements run, in all and while the lock is held (from its SELECT ... FOR UPDATE to
+COMMIT)."""
 
 import statistics
 import time
@@ -21,11 +23,29 @@ from bench.run import _env_int, configure
 
 
 def _timed(approve):
-    """(wall ms, CPU ms of this process) of one call. Timed without capturing the statements
-    (capturing costs time); _statements counts them on another call."""
+    """(wall ms, CPU ms of this process, ms the quarter's lock was held) of one call: from the
+    quarter's SELECT ... FOR UPDATE being sent to the end of COMMIT, when the first on-commit
+    hook runs. Timed without capturing the statements (capturing costs time); _statements
+    counts them on another call."""
+    from django.db import connection, transaction
+
+    held = {}
+
+    def watch(execute, sql, params, many, context):
+        if (
+            "lock" not in held
+            and sql.startswith('SELECT "budgets_quarter"')
+            and "FOR UPDATE" in sql
+        ):
+            held["lock"] = time.perf_counter()
+            transaction.on_commit(lambda: held.setdefault("commit", time.perf_counter()))
+        return execute(sql, params, many, context)
+
     start, cpu = time.perf_counter(), time.process_time()
-    approve()
-    return (time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000
+    with connection.execute_wrapper(watch):
+        approve()
+    wall, cpu = (time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000
+    return wall, cpu, (held["commit"] - held["lock"]) * 1000
 
 
 def _statements(approve):
@@ -43,11 +63,11 @@ def _statements(approve):
 
 def _summary(label, runs, statements):
     ms = sorted(r[0] for r in runs)
-    cpu = statistics.median(r[1] for r in runs)
+    cpu, held = statistics.median(r[1] for r in runs), statistics.median(r[2] for r in runs)
     return (
         f"{label}: {len(runs)} approvals, median {statistics.median(ms):.1f} ms "
-        f"(CPU {cpu:.1f} ms in Python), min {ms[0]:.1f}, max {ms[-1]:.1f}; "
-        f"statements {statements[0]}, under the quarter lock {statements[1]}"
+        f"(CPU {cpu:.1f} ms in Python), min {ms[0]:.1f}, max {ms[-1]:.1f}; quarter lock "
+        f"held {held:.1f} ms; statements {statements[0]}, under the quarter lock {statements[1]}"
     )
 
 

@@ -163,24 +163,27 @@ _MOVE_RESERVED = """
 """
 
 
-def _move_reserved(quarter, delta, refusal, *, today=None, webhook_endpoints=None, **fields):
+def _move_reserved(
+    quarter, delta, refusal, *, quarter_locked=False, today=None, webhook_endpoints=None, **fields
+):
     """Move the quarter's reserved points by `delta` and append the ledger entry `fields`
     describe; returns (entry, None), or (None, the exception to raise) when the move does not
     fit: `refusal(budget)` builds it from the budget as it stands (None for a move of 0, which
     always fits).
 
     The quarter's row lock comes first (budget_expire takes it to close the quarter, so it stays
-    open until we commit; request moves already hold it, so it is granted at once). Then one
-    conditional UPDATE ... RETURNING takes the budget's row lock, judges the move against the
-    balances as they are now (PostgreSQL re-checks the WHERE against a row another transaction
-    changed while this one waited) and returns the balances after it: no SELECT ... FOR UPDATE
-    and no re-read while the locks are held.
+    open until we commit). Request moves already hold it and read `quarter` under it
+    (requests_app.services._lock): they pass quarter_locked=True and it is neither locked nor
+    read again. Then one conditional UPDATE ... RETURNING takes the budget's row lock, judges
+    the move against the balances as they are now (PostgreSQL re-checks the WHERE against a row
+    another transaction changed while this one waited) and returns the balances after it: no
+    SELECT ... FOR UPDATE and no re-read while the locks are held.
 
     No savepoint: nothing is written before a refusal, and the caller raises it after this
     block, so a caller's own transaction stays usable (a savepoint would cost two more
     statements under the lock)."""
     with transaction.atomic(savepoint=False):
-        q = Quarter.objects.select_for_update().get(pk=quarter.pk)
+        q = quarter if quarter_locked else Quarter.objects.select_for_update().get(pk=quarter.pk)
         closed = _closed(q, today)
         if closed:
             return None, closed
@@ -243,9 +246,12 @@ def budget_set_capacity(*, quarter, capacity, actor, percentage=None, reason="")
         )
 
 
-def budget_reserve(*, quarter, points, actor, reason="", request=None, webhook_endpoints=None):
+def budget_reserve(
+    *, quarter, points, actor, reason="", request=None, quarter_locked=False, webhook_endpoints=None
+):
     """Reserve points for approved work; refused with the numbers when they do not fit.
-    `webhook_endpoints`: the active endpoints, when the caller read them before its locks."""
+    quarter_locked: see _move_reserved. webhook_endpoints: the active endpoints, when the
+    caller read them before its locks."""
     points = _points(points)
     entry, refused = _move_reserved(
         quarter,
@@ -258,6 +264,7 @@ def budget_reserve(*, quarter, points, actor, reason="", request=None, webhook_e
         actor=actor,
         reason=reason,
         request=request,
+        quarter_locked=quarter_locked,
         webhook_endpoints=webhook_endpoints,
     )
     if refused:
@@ -265,7 +272,7 @@ def budget_reserve(*, quarter, points, actor, reason="", request=None, webhook_e
     return entry
 
 
-def budget_release(*, quarter, points, actor, reason="", request=None):
+def budget_release(*, quarter, points, actor, reason="", request=None, quarter_locked=False):
     points = _points(points)
     entry, refused = _move_reserved(
         quarter,
@@ -280,13 +287,16 @@ def budget_release(*, quarter, points, actor, reason="", request=None):
         actor=actor,
         reason=reason,
         request=request,
+        quarter_locked=quarter_locked,
     )
     if refused:
         raise refused
     return entry
 
 
-def budget_re_estimate(*, quarter, old_points, new_points, actor, reason="", request=None):
+def budget_re_estimate(
+    *, quarter, old_points, new_points, actor, reason="", request=None, quarter_locked=False
+):
     """Reserve or release the difference between two estimates of reserved work."""
     old_points, new_points = _points(old_points), _points(new_points)
     delta = new_points - old_points
@@ -309,13 +319,16 @@ def budget_re_estimate(*, quarter, old_points, new_points, actor, reason="", req
         actor=actor,
         reason=reason or f"estimate {old_points} → {new_points}",
         request=request,
+        quarter_locked=quarter_locked,
     )
     if refused:
         raise refused
     return entry
 
 
-def budget_record_change_cost(*, quarter, points, actor, reason, request=None):
+def budget_record_change_cost(
+    *, quarter, points, actor, reason, request=None, quarter_locked=False
+):
     """Record points burned by work in progress that was changed; they stay spent."""
     points = _points(points)
     if not (reason or "").strip():
@@ -331,6 +344,7 @@ def budget_record_change_cost(*, quarter, points, actor, reason, request=None):
         actor=actor,
         reason=reason,
         request=request,
+        quarter_locked=quarter_locked,
     )
     if refused:
         raise refused

@@ -939,6 +939,7 @@ def request_approve(*, fr, actor, product_funded=False):
                 points=fr.estimate,
                 actor=actor,
                 request=fr,
+                quarter_locked=True,
                 reason=_ledger_note(fr, f"approved, {fr.estimate} points reserved"),
                 webhook_endpoints=endpoints,
             )
@@ -1000,6 +1001,7 @@ def request_defer(*, fr, actor, quarter, reason):
                 points=fr.reserved_points,
                 actor=actor,
                 request=fr,
+                quarter_locked=True,
                 reason=_ledger_note(fr, f"deferred to {quarter.label}"),
             )
             fr.reserved_points = 0
@@ -1073,6 +1075,7 @@ def request_cancel(*, fr, actor, reason, unstarted_points=None):
                 points=release,
                 actor=actor,
                 request=fr,
+                quarter_locked=True,
                 reason=_ledger_note(fr, f"cancelled, {release} points released"),
             )
         if cost:
@@ -1081,6 +1084,7 @@ def request_cancel(*, fr, actor, reason, unstarted_points=None):
                 points=cost,
                 actor=actor,
                 request=fr,
+                quarter_locked=True,
                 reason=_ledger_note(fr, f"cancelled in progress: {reason}"),
             )
         fr.reserved_points = 0
@@ -1150,6 +1154,7 @@ def request_estimate(*, fr, actor, points, burned_points=None, reason=""):
                 new_points=points,
                 actor=actor,
                 request=fr,
+                quarter_locked=True,
                 reason=_ledger_note(fr, f"re-estimated {old} → {points}"),
             )
             fr.reserved_points = points
@@ -1161,6 +1166,7 @@ def request_estimate(*, fr, actor, points, burned_points=None, reason=""):
                 points=burned,
                 actor=actor,
                 request=fr,
+                quarter_locked=True,
                 reason=_ledger_note(
                     fr,
                     f"re-estimated in progress ({old} → {points}); "

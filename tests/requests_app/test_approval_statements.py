@@ -19,10 +19,10 @@ from .test_decisions import escalated
 
 pytestmark = pytest.mark.django_db
 
-# The quarter's lock, the locked read of the request, the budget (the quarter's lock again,
-# granted at once, and one UPDATE ... RETURNING), the ledger entry, the request, its audit
-# event, its notifications, and the end of the transaction.
-UNDER_LOCK = 9
+# The quarter's lock, the locked read of the request, the budget's UPDATE ... RETURNING, the
+# ledger entry, the request, its audit event, its notifications, and the end of the
+# transaction.
+UNDER_LOCK = 8
 # Before the lock: who hears, which endpoints listen, the transaction's start, where the
 # request is (which quarter to lock).
 IN_ALL = UNDER_LOCK + 4
