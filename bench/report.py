@@ -7,6 +7,13 @@ def _ok(good):
     return "yes" if good else "**no**"
 
 
+def _gunicorn(s):
+    threads = s.get("threads", 2)
+    if threads == 1:
+        return f"{s['workers']} sync workers"
+    return f"{s['workers']} gthread workers × {threads} threads"
+
+
 def markdown(r, s):
     m = r["machine"]
     load = ", ".join(f"{x:.2f}" for x in m["load_at_start"])
@@ -29,7 +36,7 @@ def markdown(r, s):
         f"| PostgreSQL | {r['postgres']} (loopback) |",
         f"| load average at start (1, 5, 15 min) | {load} |",
         f"| load average at end | {load_end} |",
-        f"| gunicorn | {s['workers']} sync workers, DEBUG off |",
+        f"| gunicorn | {_gunicorn(s)}, gunicorn.conf.py, DEBUG off |",
         "",
         *([LOAD_NOTE, ""] if m["load_at_start"][0] > (m["cores"] or 1) else []),
         "## Data",

@@ -288,8 +288,8 @@ def _lock(user, request_ids, *, quarter_ids=(), inboxes=True, positions=False):
     """Lock what a move touches in the global order; return the requests, re-read.
 
     Product decisions pass inboxes=False (their requests are in no inbox, so the managers'
-    rows stay unlocked) and positions=True (the requests come with the inbox_position and
-    queue_position they are about to leave, counted in the same statement)."""
+    rows stay unlocked) and positions=True (the requests come with the queue_position they are
+    about to leave, counted in the same statement)."""
     peek = {
         pk: (manager_id, quarter_id)
         for pk, manager_id, quarter_id in FeatureRequest.objects.filter(
@@ -313,7 +313,7 @@ def _lock(user, request_ids, *, quarter_ids=(), inboxes=True, positions=False):
         .order_by("pk")
     )
     if positions:
-        locked = with_positions(locked)
+        locked = locked.annotate(queue_position=_position_of("target_quarter", "queue_rank"))
     if user:
         locked = locked.annotate(visible=ExpressionWrapper(visible_q(user), BooleanField()))
     locked = {fr.pk: fr for fr in locked}
