@@ -149,13 +149,14 @@ GAPS = """## Where a target is missed, and why
   event; its notifications; COMMIT, which waits for the WAL flush, about 4 ms on this disk).
   Who hears about an approval and which webhook endpoints listen are read before the lock,
   and ranks are a sparse strict order, so nothing under the lock grows with the queue, the
-  followers or the endpoints. The run is CPU-bound: an approval costs about 20 ms of CPU in
-  the web worker (Django, DRF, the token, 14 queries and the answer) and 5 ms in PostgreSQL,
-  and the 32 client threads share the two cores, so they top out near 2,000 / 26, about 75
-  approvals a second; 200 would need the whole approval under 10 ms of CPU.
+  followers or the endpoints. `python -m bench.approve` measures the lock held about 7 to
+  9 ms an approval, so one quarter takes at most 110 to 140 approvals a second even with
+  cores to spare. The run is CPU-bound before that: an approval costs about 18 ms of CPU in
+  the web worker (Django, DRF, the token, 14 queries and the answer) and 5 ms in
+  PostgreSQL, and the 32 client threads share the two cores, so they top out near
+  2,000 / 24, about 85 approvals a second; 200 would need the whole approval under 10 ms.
   `python -m bench.load` runs the approvals alone and splits their CPU between the web
-  workers, PostgreSQL and the clients; `python -m bench.approve` times single approvals
-  in-process, with the time the lock is held.
+  workers, PostgreSQL and the clients.
 """
 
 
