@@ -1,8 +1,11 @@
 """Who hears about a change, written to the outbox inside the change's transaction."""
 
 import logging
+import operator
+from functools import reduce
 
 from django.db import transaction
+from django.db.models import Q
 
 from .models import PRODUCT_ROLES, Notification, NotificationMode, User
 
@@ -35,24 +38,29 @@ VERBS = {
 
 
 def recipients_for(fr, actor, move):
-    people = {}
+    """Who is told about `move` of `fr`, in one query. Nothing here is guarded by the locks a
+    move takes (the author never changes; following is not a move), so a move may ask before
+    it takes them; submit asks after, once the request names its manager."""
+    wanted = []
     if move == "submit" and fr.manager_id:
-        people[fr.manager_id] = fr.manager
+        wanted.append(Q(pk=fr.manager_id))
     if move in TELL_AUTHOR_AND_FOLLOWERS:
-        people[fr.author_id] = fr.author
-        for follower in fr.followers.all():
-            people[follower.pk] = follower
+        following = User.followed_requests.through.objects.filter(featurerequest_id=fr.pk)
+        wanted += [Q(pk=fr.author_id), Q(pk__in=following.values("user_id"))]
     if move == "escalate":
-        for user in User.objects.filter(role__in=list(PRODUCT_ROLES), is_active=True):
-            people[user.pk] = user
-    people.pop(getattr(actor, "pk", None), None)
-    return [
-        u for u in people.values() if u.is_active and u.notification_mode != NotificationMode.NONE
-    ]
+        wanted.append(Q(role__in=list(PRODUCT_ROLES)))
+    if not wanted:
+        return []
+    return list(
+        User.objects.filter(reduce(operator.or_, wanted), is_active=True)
+        .exclude(notification_mode=NotificationMode.NONE)
+        .exclude(pk=getattr(actor, "pk", None))
+    )
 
 
-def notify_move(fr, actor, move, *, reason=""):
-    """Queue emails about a move. Call inside the move's transaction."""
+def notify_move(fr, actor, move, *, reason="", recipients=None):
+    """Queue emails about a move. Call inside the move's transaction; `recipients` are
+    recipients_for(fr, actor, move) when the move read them before taking its locks."""
     if move not in VERBS:
         return []
     who = actor.display_name if actor else "Feature Budget"
@@ -73,7 +81,7 @@ def notify_move(fr, actor, move, *, reason=""):
                 body=body,
                 daily=user.notification_mode == NotificationMode.DAILY,
             )
-            for user in recipients_for(fr, actor, move)
+            for user in (recipients_for(fr, actor, move) if recipients is None else recipients)
         ]
     )
     immediate = [n.pk for n in made if not n.daily]

@@ -27,10 +27,19 @@ USER_AGENT = "FeatureBudget-Webhooks/1"
 # --- Writing events (inside the change's transaction) --------------------------------------
 
 
-def _queue_event(event_type, build_data):
+def active_endpoints():
+    """The endpoints that may listen to a change. A move reads them before it takes its locks
+    and passes them on, so the locked section only writes the outbox rows."""
+    return list(WebhookEndpoint.objects.filter(is_active=True))
+
+
+def _queue_event(event_type, build_data, endpoints=None):
     """One delivery per active endpoint subscribed to the event; `build_data` runs only when
-    someone listens, so a move with no endpoints costs one query."""
-    endpoints = [e for e in WebhookEndpoint.objects.filter(is_active=True) if e.wants(event_type)]
+    someone listens, so a move with no endpoints costs one query, or none when the caller
+    read `endpoints` (active_endpoints()) beforehand."""
+    if endpoints is None:
+        endpoints = active_endpoints()
+    endpoints = [e for e in endpoints if e.wants(event_type)]
     if not endpoints:
         return []
     data = build_data()
@@ -75,7 +84,7 @@ def _username(user):
     return user.username if user else None
 
 
-def request_status_changed(fr, actor, move, *, from_status, reason=""):
+def request_status_changed(fr, actor, move, *, from_status, reason="", endpoints=None):
     """Call inside the move's transaction (requests_app.services._finish does)."""
 
     def data():
@@ -99,11 +108,11 @@ def request_status_changed(fr, actor, move, *, from_status, reason=""):
             },
         }
 
-    return _queue_event(WebhookEvent.REQUEST_STATUS_CHANGED, data)
+    return _queue_event(WebhookEvent.REQUEST_STATUS_CHANGED, data, endpoints)
 
 
-def budget_moved(entry):
-    """Call inside the ledger entry's transaction (budgets.services._append does)."""
+def budget_moved(entry, *, endpoints=None):
+    """Call inside the ledger entry's transaction (budgets.services._entry does)."""
 
     def data():
         budget = entry.budget
@@ -125,7 +134,7 @@ def budget_moved(entry):
             },
         }
 
-    return _queue_event(WebhookEvent.BUDGET_MOVED, data)
+    return _queue_event(WebhookEvent.BUDGET_MOVED, data, endpoints)
 
 
 # --- Sending (outside any transaction) ------------------------------------------------------

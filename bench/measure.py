@@ -180,10 +180,11 @@ def query_counts(t):
 
 
 class Server:
-    """gunicorn serving the benchmark database on loopback, with request times logged."""
+    """gunicorn serving the benchmark database on loopback, with request times logged: the
+    production settings of gunicorn.conf.py, with the bench's port, workers and threads."""
 
-    def __init__(self, port, workers):
-        self.port, self.workers = port, workers
+    def __init__(self, port, workers, threads=2):
+        self.port, self.workers, self.threads = port, workers, threads
         self.log = ROOT / "var" / "bench" / "access.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.log.write_text("")
@@ -195,10 +196,14 @@ class Server:
             [
                 gunicorn,
                 "config.wsgi",
+                "--config",
+                str(ROOT / "gunicorn.conf.py"),
                 "--bind",
                 f"{HOST}:{self.port}",
                 "--workers",
                 str(self.workers),
+                "--threads",
+                str(self.threads),
                 "--access-logfile",
                 str(self.log),
                 # the X-Bench label, status, microseconds spent in the worker
@@ -564,7 +569,7 @@ def run_all(url, s):
     large_counts = query_counts(t)
     results["queries"] = {"small": small_counts, "large": large_counts}
 
-    with Server(s["port"], s["workers"]) as server:
+    with Server(s["port"], s["workers"], s["threads"]) as server:
         creds = credentials(t.users)
         _step("page and endpoint timings")
         results["pages"] = page_times(server, creds, t, s["repeat"])

@@ -6,7 +6,8 @@ The benchmark database is dropped and created afresh: it must not be one you kee
 BENCH_DATABASE_URL it is DATABASE_URL's server with the database `featurebudget_bench`.
 Settings: BENCH_REQUESTS (20000), BENCH_QUEUE (1000), BENCH_REPEAT (timed requests per page,
 15), BENCH_APPROVALS (600), BENCH_RANKINGS (per client, 20), BENCH_CLIENTS (32),
-BENCH_WORKERS (gunicorn workers, 4), BENCH_PORT (8101), BENCH_OUT (bench/RESULTS.md).
+BENCH_WORKERS (gunicorn workers, 4), BENCH_THREADS (threads per worker, 2, as gunicorn.conf.py),
+BENCH_PORT (8101), BENCH_OUT (bench/RESULTS.md).
 """
 
 import json
@@ -71,6 +72,7 @@ def main():
         "rankings": _env_int("BENCH_RANKINGS", 20),
         "clients": _env_int("BENCH_CLIENTS", 32),
         "workers": _env_int("BENCH_WORKERS", 4),
+        "threads": _env_int("BENCH_THREADS", 2),
         "port": _env_int("BENCH_PORT", 8101),
         "out": Path(os.environ.get("BENCH_OUT", ROOT / "bench" / "RESULTS.md")),
     }

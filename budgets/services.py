@@ -1,14 +1,16 @@
 """Every change to a budget goes through these functions.
 
-Each one locks the quarter's budget row (SELECT ... FOR UPDATE) inside a transaction, checks
-the rule against the locked balances, appends one ledger entry and moves the balances in the
-same transaction. The lock serialises concurrent approvals of one quarter, so two of them can
-never both see the same remaining points; the CheckConstraints on Budget catch anything that
-slips past. Callers that touch two budgets must lock them in quarter order (earlier first),
-and callers that also lock a Quarter row take it before the budget row.
+Each one locks the quarter's budget row inside a transaction, checks the rule against the
+locked balances, appends one ledger entry and moves the balances in the same transaction.
+The lock serialises concurrent approvals of one quarter, so two of them can never both see
+the same remaining points; the CheckConstraints on Budget catch anything that slips past.
+Reservations and releases take the row lock with the conditional UPDATE that moves the
+balances (see _move_reserved); capacity changes with SELECT ... FOR UPDATE. Callers that touch
+two budgets must lock them in quarter order (earlier first), and callers that also lock a
+Quarter row take it before the budget row.
 """
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -100,14 +102,21 @@ def _lock(quarter, today=None) -> Budget:
     budget = Budget.objects.select_for_update().get(quarter_id=quarter.pk)
     # Read the quarter after the lock is held: budget_expire sets closed_at under this lock.
     budget.quarter = Quarter.objects.get(pk=quarter.pk)
-    q = budget.quarter
+    refusal = _closed(budget.quarter, today)
+    if refusal:
+        raise refusal
+    return budget
+
+
+def _closed(q, today=None):
+    """The refusal for a quarter whose ledger takes no new entries, or None."""
     today = today or timezone.localdate()
     if q.is_closed or today >= q.closes_on:
-        raise QuarterClosed(
+        return QuarterClosed(
             f"{q.label} closed on {q.closes_on:%d %b %Y}; its ledger takes no new entries.",
             quarter=q.slug,
         )
-    return budget
+    return None
 
 
 def _append(
@@ -131,19 +140,74 @@ def _append(
     budget.reserved += reserved
     budget.expired += expired
     budget.updated_at = now
+    return _entry(budget, kind=kind, points=points, actor=actor, reason=reason, request=request)
+
+
+def _entry(budget, *, webhook_endpoints=None, **fields):
+    """The ledger entry for a move `budget` already holds (its balances are those after it)."""
     entry = LedgerEntry.objects.create(
         budget=budget,
-        kind=kind,
-        points=points,
-        actor=actor,
-        reason=reason,
-        request=request,
         allocated_after=budget.allocated,
         reserved_after=budget.reserved,
         remaining_after=budget.remaining,
+        **fields,
     )
-    webhooks.budget_moved(entry)
+    webhooks.budget_moved(entry, endpoints=webhook_endpoints)
     return entry
+
+
+_MOVE_RESERVED = """
+    UPDATE budgets_budget SET reserved = reserved + %s, updated_at = %s
+    WHERE quarter_id = %s AND reserved + %s BETWEEN 0 AND allocated - expired
+    RETURNING id, capacity, percentage, allocated, reserved, expired
+"""
+
+
+def _move_reserved(
+    quarter, delta, refusal, *, quarter_locked=False, today=None, webhook_endpoints=None, **fields
+):
+    """Move the quarter's reserved points by `delta` and append the ledger entry `fields`
+    describe; returns (entry, None), or (None, the exception to raise) when the move does not
+    fit: `refusal(budget)` builds it from the budget as it stands (None for a move of 0, which
+    always fits).
+
+    The quarter's row lock comes first (budget_expire takes it to close the quarter, so it stays
+    open until we commit). Request moves already hold it and read `quarter` under it
+    (requests_app.services._lock): they pass quarter_locked=True and it is neither locked nor
+    read again. Then one conditional UPDATE ... RETURNING takes the budget's row lock, judges
+    the move against the balances as they are now (PostgreSQL re-checks the WHERE against a row
+    another transaction changed while this one waited) and returns the balances after it: no
+    SELECT ... FOR UPDATE and no re-read while the locks are held.
+
+    No savepoint: nothing is written before a refusal, and the caller raises it after this
+    block, so a caller's own transaction stays usable (a savepoint would cost two more
+    statements under the lock)."""
+    with transaction.atomic(savepoint=False):
+        q = quarter if quarter_locked else Quarter.objects.select_for_update().get(pk=quarter.pk)
+        closed = _closed(q, today)
+        if closed:
+            return None, closed
+        now = timezone.now()
+        with connection.cursor() as cur:
+            cur.execute(
+                _MOVE_RESERVED,
+                [delta, connection.ops.adapt_datetimefield_value(now), q.pk, delta],
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None, refusal(Budget.objects.select_related("quarter").get(quarter_id=q.pk))
+        pk, capacity, percentage, allocated, reserved, expired = row
+        budget = Budget(
+            pk=pk,
+            quarter=q,
+            capacity=capacity,
+            percentage=percentage,
+            allocated=allocated,
+            reserved=reserved,
+            expired=expired,
+            updated_at=now,
+        )
+        return _entry(budget, webhook_endpoints=webhook_endpoints, **fields), None
 
 
 def budget_set_capacity(*, quarter, capacity, actor, percentage=None, reason=""):
@@ -182,86 +246,109 @@ def budget_set_capacity(*, quarter, capacity, actor, percentage=None, reason="")
         )
 
 
-def budget_reserve(*, quarter, points, actor, reason="", request=None):
+def budget_reserve(
+    *, quarter, points, actor, reason="", request=None, quarter_locked=False, webhook_endpoints=None
+):
+    """Reserve points for approved work; refused with the numbers when they do not fit.
+    quarter_locked: see _move_reserved. webhook_endpoints: the active endpoints, when the
+    caller read them before its locks."""
     points = _points(points)
-    with transaction.atomic():
-        budget = _lock(quarter)
-        if points > budget.remaining:
-            raise InsufficientBudget(
-                needed=points, remaining=budget.remaining, quarter_label=budget.quarter.label
-            )
-        return _append(
-            budget,
-            request=request,
-            kind=LedgerEntry.Kind.RESERVE,
-            points=points,
-            actor=actor,
-            reason=reason,
-            reserved=points,
-        )
+    entry, refused = _move_reserved(
+        quarter,
+        points,
+        lambda budget: InsufficientBudget(
+            needed=points, remaining=budget.remaining, quarter_label=budget.quarter.label
+        ),
+        kind=LedgerEntry.Kind.RESERVE,
+        points=points,
+        actor=actor,
+        reason=reason,
+        request=request,
+        quarter_locked=quarter_locked,
+        webhook_endpoints=webhook_endpoints,
+    )
+    if refused:
+        raise refused
+    return entry
 
 
-def budget_release(*, quarter, points, actor, reason="", request=None):
+def budget_release(*, quarter, points, actor, reason="", request=None, quarter_locked=False):
     points = _points(points)
-    with transaction.atomic():
-        budget = _lock(quarter)
-        if points > budget.reserved:
-            raise InvalidInput(
-                f"Cannot release {points} points: only {budget.reserved} are reserved in "
-                f"{budget.quarter.label}.",
-                field="points",
-            )
-        return _append(
-            budget,
-            request=request,
-            kind=LedgerEntry.Kind.RELEASE,
-            points=points,
-            actor=actor,
-            reason=reason,
-            reserved=-points,
-        )
+    entry, refused = _move_reserved(
+        quarter,
+        -points,
+        lambda budget: InvalidInput(
+            f"Cannot release {points} points: only {budget.reserved} are reserved in "
+            f"{budget.quarter.label}.",
+            field="points",
+        ),
+        kind=LedgerEntry.Kind.RELEASE,
+        points=points,
+        actor=actor,
+        reason=reason,
+        request=request,
+        quarter_locked=quarter_locked,
+    )
+    if refused:
+        raise refused
+    return entry
 
 
-def budget_re_estimate(*, quarter, old_points, new_points, actor, reason="", request=None):
+def budget_re_estimate(
+    *, quarter, old_points, new_points, actor, reason="", request=None, quarter_locked=False
+):
     """Reserve or release the difference between two estimates of reserved work."""
     old_points, new_points = _points(old_points), _points(new_points)
     delta = new_points - old_points
     if delta == 0:
         return None
-    with transaction.atomic():
-        budget = _lock(quarter)
-        if delta > budget.remaining:
-            raise InsufficientBudget(
+
+    def refusal(budget):
+        if delta > 0:
+            return InsufficientBudget(
                 needed=delta, remaining=budget.remaining, quarter_label=budget.quarter.label
             )
-        if -delta > budget.reserved:
-            raise InvalidInput("Cannot release more points than are reserved.", field="points")
-        return _append(
-            budget,
-            request=request,
-            kind=LedgerEntry.Kind.RE_ESTIMATE,
-            points=delta,
-            actor=actor,
-            reason=reason or f"estimate {old_points} → {new_points}",
-            reserved=delta,
-        )
+        return InvalidInput("Cannot release more points than are reserved.", field="points")
+
+    entry, refused = _move_reserved(
+        quarter,
+        delta,
+        refusal,
+        kind=LedgerEntry.Kind.RE_ESTIMATE,
+        points=delta,
+        actor=actor,
+        reason=reason or f"estimate {old_points} → {new_points}",
+        request=request,
+        quarter_locked=quarter_locked,
+    )
+    if refused:
+        raise refused
+    return entry
 
 
-def budget_record_change_cost(*, quarter, points, actor, reason, request=None):
+def budget_record_change_cost(
+    *, quarter, points, actor, reason, request=None, quarter_locked=False
+):
     """Record points burned by work in progress that was changed; they stay spent."""
     points = _points(points)
     if not (reason or "").strip():
         raise InvalidInput("Say why the work in progress changed.", field="reason")
-    with transaction.atomic():
-        budget = _lock(quarter)
-        return _append(
-            budget,
-            request=request,
-            kind=LedgerEntry.Kind.CHANGE_COST,
-            points=points,
-            actor=actor,
-            reason=reason,
-        )
+    # A move of 0 reserved points: the entry takes its place in the budget's serial order
+    # with the balances as they are, under the same locks as every other entry.
+    entry, refused = _move_reserved(
+        quarter,
+        0,
+        None,
+        kind=LedgerEntry.Kind.CHANGE_COST,
+        points=points,
+        actor=actor,
+        reason=reason,
+        request=request,
+        quarter_locked=quarter_locked,
+    )
+    if refused:
+        raise refused
+    return entry
 
 
 def budget_expire(*, quarter, today=None):

@@ -15,12 +15,25 @@ from typing import NamedTuple
 
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, F, Max, Min, OuterRef, Prefetch, Q, Subquery, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    When,
+)
 from django.utils import timezone
 
 from accounts import webhooks
 from accounts.models import Role, User
-from accounts.notifications import notify_move
+from accounts.notifications import notify_move, recipients_for
 from budgets.fiscal import FiscalQuarter
 from budgets.models import Quarter
 from budgets.services import (
@@ -303,34 +316,43 @@ def _check_move(user, fr, name):
 # --- Locking and ranks ---------------------------------------------------------------------
 
 
-def _lock(user, request_ids, *, quarter_ids=()):
-    """Lock what a move touches in the global order; return the requests, re-read."""
-    peek = {fr.pk: fr for fr in FeatureRequest.objects.filter(pk__in=request_ids)}
+def _lock(user, request_ids, *, quarter_ids=(), inboxes=True, positions=False):
+    """Lock what a move touches in the global order; return the requests, re-read.
+
+    Product decisions pass inboxes=False (their requests are in no inbox, so the managers'
+    rows stay unlocked) and positions=True (the requests come with the queue_position they are
+    about to leave, counted in the same statement)."""
+    peek = {
+        pk: (manager_id, quarter_id)
+        for pk, manager_id, quarter_id in FeatureRequest.objects.filter(
+            pk__in=request_ids
+        ).values_list("pk", "manager_id", "target_quarter_id")
+    }
     if len(peek) != len(set(request_ids)):
         raise NotFound("No such request.")
-    quarters = sorted({*quarter_ids, *(fr.target_quarter_id for fr in peek.values())} - {None})
-    managers = sorted({fr.manager_id for fr in peek.values()} - {None})
+    quarters = sorted({*quarter_ids, *(q for _, q in peek.values())} - {None})
+    managers = sorted({m for m, _ in peek.values()} - {None}) if inboxes else []
     list(Quarter.objects.select_for_update().filter(pk__in=quarters).order_by("pk"))
-    list(User.objects.select_for_update().filter(pk__in=managers).order_by("pk"))
-    locked = {
-        fr.pk: fr
-        # The quarters were locked just above, so the joined quarter is current: moves that
-        # read fr.target_quarter (approve, defer) need no further query under the lock.
-        for fr in FeatureRequest.objects.select_for_update(of=("self",))
+    if managers:
+        list(User.objects.select_for_update().filter(pk__in=managers).order_by("pk"))
+    # One statement re-reads and locks the requests and says whether the user may see them.
+    # The quarters were locked just above, so the joined quarter (and the positions) are
+    # current: moves that read fr.target_quarter (approve, defer) need no further query.
+    locked = (
+        FeatureRequest.objects.select_for_update(of=("self",))
         .select_related("target_quarter")
         .filter(pk__in=request_ids)
         .order_by("pk")
-    }
-    for pk, fr in locked.items():
-        before = peek[pk]
-        if (fr.manager_id, fr.target_quarter_id) != (before.manager_id, before.target_quarter_id):
-            raise StaleOrder("This request changed while you were acting on it; reload.")
-    visible = (
-        set(requests_visible_to(user).filter(pk__in=request_ids).values_list("pk", flat=True))
-        if user
-        else set(locked)
     )
-    if visible != set(locked):
+    if positions:
+        locked = locked.annotate(queue_position=_position_of("target_quarter", "queue_rank"))
+    if user:
+        locked = locked.annotate(visible=ExpressionWrapper(visible_q(user), BooleanField()))
+    locked = {fr.pk: fr for fr in locked}
+    for pk, fr in locked.items():
+        if (fr.manager_id, fr.target_quarter_id) != peek[pk]:
+            raise StaleOrder("This request changed while you were acting on it; reload.")
+    if len(locked) != len(peek) or (user and not all(fr.visible for fr in locked.values())):
         raise NotFound("No such request.")
     return [locked[pk] for pk in request_ids]
 
@@ -470,7 +492,12 @@ def _clean_reason(reason, move):
     return reason
 
 
-def _finish(fr, actor, move, *, reason="", old=None, new=None, fields=()):
+def _finish(
+    fr, actor, move, *, reason="", old=None, new=None, fields=(), recipients=None, endpoints=None
+):
+    """Save the move, write its audit event and its outbox rows (notifications, webhooks).
+    `recipients` and `endpoints`: who hears and which endpoints listen, when the move read
+    them before taking its locks; looked up here otherwise."""
     from_status = fr.status
     fr.status = move.target
     fr.save(update_fields=["status", "updated_at", *fields])
@@ -484,8 +511,10 @@ def _finish(fr, actor, move, *, reason="", old=None, new=None, fields=()):
         old=old,
         new=new,
     )
-    notify_move(fr, actor, move.name, reason=reason)
-    webhooks.request_status_changed(fr, actor, move.name, from_status=from_status, reason=reason)
+    notify_move(fr, actor, move.name, reason=reason, recipients=recipients)
+    webhooks.request_status_changed(
+        fr, actor, move.name, from_status=from_status, reason=reason, endpoints=endpoints
+    )
     return fr
 
 
@@ -965,9 +994,9 @@ def _estimate_value(points):
     return value
 
 
-def _decide(fr, actor, move, *, reason="", old=None, new=None, fields=()):
+def _decide(fr, actor, move, *, fields=(), **finish):
     fr.decided_at = timezone.now()
-    return _finish(fr, actor, move, reason=reason, old=old, new=new, fields=["decided_at", *fields])
+    return _finish(fr, actor, move, fields=["decided_at", *fields], **finish)
 
 
 def _ledger_note(fr, what):
@@ -977,8 +1006,13 @@ def _ledger_note(fr, what):
 def request_approve(*, fr, actor, product_funded=False):
     """Approve against the quarter's sales budget, or as product-funded (no sales points)."""
     name = "approve_product" if product_funded else "approve"
+    # Approvals of one quarter queue for its lock, so what the locks do not guard is read
+    # first: who hears about it (the author and followers) and which webhook endpoints listen.
+    # Their outbox rows are still written in the approval's transaction.
+    recipients = recipients_for(fr, actor, name)
+    endpoints = webhooks.active_endpoints()
     with transaction.atomic():
-        [fr] = _lock(actor, [fr.pk])
+        [fr] = _lock(actor, [fr.pk], inboxes=False, positions=True)
         move = _check_move(actor, fr, name)
         quarter = fr.target_quarter
         if not quarter.is_open():
@@ -998,7 +1032,9 @@ def request_approve(*, fr, actor, product_funded=False):
                 points=fr.estimate,
                 actor=actor,
                 request=fr,
+                quarter_locked=True,
                 reason=_ledger_note(fr, f"approved, {fr.estimate} points reserved"),
+                webhook_endpoints=endpoints,
             )
             fr.reserved_points = fr.estimate
         return _decide(
@@ -1008,6 +1044,8 @@ def request_approve(*, fr, actor, product_funded=False):
             old=old,
             new={"funding": fr.funding, "estimate": fr.estimate, "quarter": quarter.slug},
             fields=["queue_rank", "funding", "reserved_points"],
+            recipients=recipients,
+            endpoints=endpoints,
         )
 
 
@@ -1033,7 +1071,7 @@ def request_defer(*, fr, actor, quarter, reason):
     if quarter is None or quarter == "":
         raise InvalidInput("Choose the later quarter to defer to.", field="quarter")
     with transaction.atomic():
-        [fr] = _lock(actor, [fr.pk])
+        [fr] = _lock(actor, [fr.pk], inboxes=False, positions=True)
         move = _check_move(actor, fr, "defer")
         reason = _clean_reason(reason, move)
         if isinstance(quarter, str):
@@ -1056,6 +1094,7 @@ def request_defer(*, fr, actor, quarter, reason):
                 points=fr.reserved_points,
                 actor=actor,
                 request=fr,
+                quarter_locked=True,
                 reason=_ledger_note(fr, f"deferred to {quarter.label}"),
             )
             fr.reserved_points = 0
@@ -1075,7 +1114,7 @@ def request_defer(*, fr, actor, quarter, reason):
 
 def request_decline(*, fr, actor, reason):
     with transaction.atomic():
-        [fr] = _lock(actor, [fr.pk])
+        [fr] = _lock(actor, [fr.pk], inboxes=False, positions=True)
         move = _check_move(actor, fr, "decline")
         reason = _clean_reason(reason, move)
         old = {"queue_rank": fr.queue_position}
@@ -1129,6 +1168,7 @@ def request_cancel(*, fr, actor, reason, unstarted_points=None):
                 points=release,
                 actor=actor,
                 request=fr,
+                quarter_locked=True,
                 reason=_ledger_note(fr, f"cancelled, {release} points released"),
             )
         if cost:
@@ -1137,6 +1177,7 @@ def request_cancel(*, fr, actor, reason, unstarted_points=None):
                 points=cost,
                 actor=actor,
                 request=fr,
+                quarter_locked=True,
                 reason=_ledger_note(fr, f"cancelled in progress: {reason}"),
             )
         fr.reserved_points = 0
@@ -1206,6 +1247,7 @@ def request_estimate(*, fr, actor, points, burned_points=None, reason=""):
                 new_points=points,
                 actor=actor,
                 request=fr,
+                quarter_locked=True,
                 reason=_ledger_note(fr, f"re-estimated {old} → {points}"),
             )
             fr.reserved_points = points
@@ -1217,6 +1259,7 @@ def request_estimate(*, fr, actor, points, burned_points=None, reason=""):
                 points=burned,
                 actor=actor,
                 request=fr,
+                quarter_locked=True,
                 reason=_ledger_note(
                     fr,
                     f"re-estimated in progress ({old} → {points}); "

@@ -2,9 +2,10 @@
 
 Threads are released together by a Barrier so their transactions overlap. Each thread uses
 its own database connection (Django's are per thread) and closes it when done, so the test
-database can be flushed afterwards. Without the row lock in budgets.services._lock, this
-test fails: several threads read the same remaining points and the balances drift from the
-ledger.
+database can be flushed afterwards. Without the conditional UPDATE in
+budgets.services._move_reserved (the budget row lock and the check against the balances as
+they are when it is granted), this test fails: several threads pass the same remaining points
+and the balances drift from the ledger or break the CheckConstraints.
 """
 
 import threading
