@@ -239,6 +239,7 @@ def build_agenda(meeting, *, now=None, action_items=None):
     until = min(now, meeting.starts_at)
     due_by = today + dt.timedelta(days=30)
     people = _People()
+    local = timezone.get_current_timezone()  # once, not per line (as localtime() would)
 
     events = list(
         AuditEvent.objects.filter(
@@ -316,7 +317,7 @@ def build_agenda(meeting, *, now=None, action_items=None):
             "actor": actor.display_name if actor else "system",
             "reason": e.reason,
             "quarter": _quarter_label(fr.target_quarter__fiscal_year, fr.target_quarter__number),
-            "when": _fmt_day(timezone.localtime(e.created_at)),
+            "when": _fmt_day(e.created_at.astimezone(local)),
         }
 
     changes = [
@@ -325,7 +326,7 @@ def build_agenda(meeting, *, now=None, action_items=None):
             "points": e.points,
             "request": e.request_id,
             "reason": e.reason,
-            "when": _fmt_day(timezone.localtime(e.created_at)),
+            "when": _fmt_day(e.created_at.astimezone(local)),
             "quarter": _quarter_label(e.budget__quarter__fiscal_year, e.budget__quarter__number),
         }
         for e in LedgerEntry.objects.filter(
