@@ -138,10 +138,10 @@ GAPS = """## Where a target is missed, and why
 - **Paginated lists** (`/requests/`, `api requests/`, 25 a page) and the request and budget
   pages are a handful of indexed queries; what remains over the floor is rendering the rows
   and the filter form, and the paginator's COUNT over the visible requests.
-- **Meeting page: 15 queries** (over the 12 budget, flat with data). The agenda reads eight
-  sources (quarter with budget and the last meeting, the queue, deferred requests, their
-  deals, escalations and decisions, ledger changes, deals closing, open action items) and the
-  page adds its minutes, its action items, the attendees and the owner list of the form.
+- **Meeting page** (12 queries, flat with data): the agenda is built live on every view
+  (the whole queue for the cut line, a week of escalations and decisions, a month of
+  closing deals, read as plain rows in at most seven queries) and every line of it is
+  rendered; what remains over the floor is that work, not queries.
 - **Approvals per second**: approvals of one quarter take its row lock one at a time (by
   design), from their `SELECT ... FOR UPDATE` to the end of COMMIT: 8 statements (the lock;
   the request re-read with the visibility check and the queue position it leaves; the

@@ -42,3 +42,13 @@ class ActionItemForm(forms.Form):
     title = forms.CharField(max_length=300)
     owner = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True))
     due_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, owners=None, **kwargs):
+        """owners: the active users (the owner queryset's rows, in its order) when the page has
+        read them already; the choices are built from them instead of a second query. A posted
+        owner is still checked against the queryset."""
+        super().__init__(*args, **kwargs)
+        if owners is not None:
+            field = self.fields["owner"]
+            blank = [] if field.empty_label is None else [("", field.empty_label)]
+            field.choices = blank + [(u.pk, field.label_from_instance(u)) for u in owners]

@@ -4,7 +4,7 @@ import zoneinfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import ExpressionWrapper, Q
 from django.utils import timezone
 
 from accounts.models import Role, User
@@ -71,14 +71,29 @@ class MeetingSeries(models.Model):
     def __str__(self):
         return self.name
 
-    def attendees(self):
-        """The active heads plus the extra attendees, each once."""
-        people = User.objects.filter(
-            Q(role__in=[Role.HEAD_OF_SALES, Role.HEAD_OF_PRODUCT])
-            | Q(pk__in=self.extra_attendees.values("pk")),
-            is_active=True,
+    def _attends(self):
+        return Q(role__in=[Role.HEAD_OF_SALES, Role.HEAD_OF_PRODUCT]) | Q(
+            pk__in=self.extra_attendees.values("pk")
         )
-        return sorted(people, key=lambda u: (u.role != Role.HEAD_OF_SALES, u.pk))
+
+    def attendees(self, people=None):
+        """The active heads plus the extra attendees, each once, the Head of Sales first.
+
+        From `people` (what people() read) when the caller has them already."""
+        if people is None:
+            found = User.objects.filter(self._attends(), is_active=True)
+        else:
+            found = [u for u in people if u.attends]
+        return sorted(found, key=lambda u: (u.role != Role.HEAD_OF_SALES, u.pk))
+
+    def people(self):
+        """Every active user, each marked `attends` or not, in one query: the meeting page lists
+        the attendees and offers everyone as an action item's owner."""
+        return list(
+            User.objects.filter(is_active=True).annotate(
+                attends=ExpressionWrapper(self._attends(), output_field=models.BooleanField())
+            )
+        )
 
     def occurrence_on(self, day):
         """The meeting's start on a local date, as an aware datetime (DST-correct)."""

@@ -42,10 +42,14 @@ def meeting_list(request):
 
 
 def _detail(request, meeting, status=200, **extra):
+    # Read once for the page: the action items (the agenda's open ones and the minutes') and
+    # the active users (the attendees, and the owners an action item may have).
+    action_items = services.action_items_for(meeting)
+    people = meeting.series.people()
     agenda = (
         meeting.agenda_sent
         if meeting.is_past and meeting.agenda_sent
-        else services.build_agenda(meeting)
+        else services.build_agenda(meeting, action_items=action_items)
     )
     context = {
         "meeting": meeting,
@@ -56,9 +60,9 @@ def _detail(request, meeting, status=200, **extra):
             agenda["budget"]["quarter_slug"]
         ),
         "decisions": meeting.decisions.select_related("actor"),
-        "action_items": meeting.action_items.select_related("owner"),
-        "action_form": ActionItemForm(),
-        "attendees": meeting.series.attendees(),
+        "action_items": [a for a in action_items if a.meeting_id == meeting.pk],
+        "action_form": ActionItemForm(owners=people),
+        "attendees": meeting.series.attendees(people),
         "is_head": services.is_head(request.user),
     }
     context.update(extra)

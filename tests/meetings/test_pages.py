@@ -2,11 +2,13 @@
 (recorded in the minutes, through the review queue's services), and action items."""
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
+from accounts.models import User
 from budgets.models import Budget, LedgerEntry
 from budgets.services import quarter_current
 from meetings.models import ActionItem, Decision
@@ -395,6 +397,49 @@ def test_done_items_leave_the_agenda(client, cast, meeting, item):
     ] == [item.title]
     toggle(c, meeting, item)
     assert c.get(f"/meetings/{meeting.pk}/").context["agenda"]["action_items"] == []
+
+
+def test_page_shows_attendees_both_lists_of_action_items_and_every_active_owner(
+    client, cast, meeting, past
+):
+    cast.rep.is_active = False
+    cast.rep.save()
+    for on, title, done_at in [
+        (meeting, "Open here", None),
+        (meeting, "Done here", timezone.now()),
+        (past, "Open before", None),
+        (past, "Done before", timezone.now()),
+    ]:
+        ActionItem.objects.create(
+            meeting=on,
+            title=title,
+            owner=cast.hos,
+            due_date=timezone.localdate(),
+            created_by=cast.hop,
+            done_at=done_at,
+        )
+    page = as_user(client, cast.hop).get(f"/meetings/{meeting.pk}/")
+    html = page.content.decode()
+
+    # The heads and the extra attendee, the Head of Sales first.
+    attendees = page.context["attendees"]
+    assert attendees[0] == cast.hos and set(attendees) == {cast.hos, cast.hop, cast.pm}
+    assert "attendees: " + ", ".join(str(u) for u in attendees) in html
+    # The minutes: this meeting's items, done ones struck through; the agenda: the series'
+    # open items, from earlier meetings too.
+    assert [a.title for a in page.context["action_items"]] == [
+        a.title for a in meeting.action_items.all()
+    ]
+    assert "<s>Done here</s>" in html and "Done before" not in html
+    assert [a["title"] for a in page.context["agenda"]["action_items"]] == [
+        "Open here",
+        "Open before",
+    ]
+    # An action item may go to any active user, attending or not; not to a deactivated one.
+    select = re.search(r'<select name="owner"[^>]*>(.*?)</select>', html, re.S).group(1)
+    offered = [int(pk) for pk in re.findall(r'<option value="(\d+)"', select)]
+    assert offered == [u.pk for u in User.objects.filter(is_active=True)]
+    assert cast.manager.pk in offered and cast.rep.pk not in offered
 
 
 @pytest.mark.parametrize("site_zone", ["UTC", "America/New_York"])
