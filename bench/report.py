@@ -124,17 +124,18 @@ LOAD_NOTE = (
 
 GAPS = """## Where a target is missed, and why
 
-- **Ranked lists** (`/queue/`, `/review/`, the Head of Sales' `/inbox/` of every team, `api
-  queues/<slug>/`, `api inbox/`) show the whole ranked list: 1,000 requests in the current
-  queue, about 25 per team inbox across 32 teams. Ranking is on the whole strict order
-  (drag and drop, move buttons, running totals and the cut line), so the pages render and
-  serialize every row; their queries stay flat, their time grows with the rows. The move
-  buttons no longer embed the whole order in every button (that was O(n²) bytes, about
-  18 MB for this queue); what is left is O(n) rendering. Meeting 3× needs paginated ranked
-  lists whose moves splice into the full order: not done.
-- **Roadmap** (`/roadmap/`, `api roadmap/`): Now and Next list the current and next
-  queues as "not committed" besides committed work; shipped work is limited to the last
-  90 days (it used to be every shipped request ever in the API). Same cause as above.
+- **Ranked lists** (`/queue/`, `/review/`, `/inbox/`, `api queues/<slug>/`, `api inbox/`)
+  show 50 positions a page (the Head of Sales' all-teams page: ten teams with the top five of
+  each; the API: five teams a page) and still rank the whole order: the page posts back the
+  order it was shown with, a drag splices the page into it, and buttons and "move to
+  position" move across pages. What stays over the floor: each page reads the whole order
+  (ids, and estimates for the running totals and the cut line: one narrow query over the
+  1,000 queued requests), and the rows themselves, each with its link, demand, move buttons
+  or decision forms, rendered by Django's template engine at about 0.1 to 0.2 ms a row.
+- **Roadmap** (`/roadmap/`, `api roadmap/`): the page shows the first ten of each column
+  (committed work first) with one count query over the roadmap's statuses, and links to a
+  column's own paginated view; the API is a paginated list. What stays over the floor is the
+  count and the sort of the 1,400 current and next-quarter requests behind Now and Next.
 - **Paginated lists** (`/requests/`, `api requests/`, 25 a page) and the request and budget
   pages are a handful of indexed queries; what remains over the floor is rendering the rows
   and the filter form, and the paginator's COUNT over the visible requests.

@@ -106,6 +106,25 @@ def reqs(cast):
     return Requests(cast)
 
 
+def open_and_done_items(cast, meeting, earlier):
+    """An open and a done action item on `meeting` and on an `earlier` one of its series:
+    the page shows the series' open ones on the agenda and this meeting's in its minutes."""
+    for on, title, done_at in [
+        (meeting, "Open here", None),
+        (meeting, "Done here", timezone.now()),
+        (earlier, "Open before", None),
+        (earlier, "Done before", timezone.now()),
+    ]:
+        ActionItem.objects.create(
+            meeting=on,
+            title=title,
+            owner=cast.hos,
+            due_date=timezone.localdate(),
+            created_by=cast.hop,
+            done_at=done_at,
+        )
+
+
 def fund(cast, quarter, capacity):
     budget_set_capacity(quarter=quarter, capacity=capacity, actor=cast.hop)
     return Budget.objects.get(quarter=quarter)

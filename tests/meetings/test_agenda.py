@@ -21,7 +21,15 @@ from requests_app import services as rs
 from requests_app.models import AuditEvent, Deal, FeatureRequest, Funding, Status
 
 from ..query_counts import assert_flat, page_queries
-from .conftest import BERLIN, agenda_numbers, expected_numbers, fund, make_meeting, quarter_of
+from .conftest import (
+    BERLIN,
+    agenda_numbers,
+    expected_numbers,
+    fund,
+    make_meeting,
+    open_and_done_items,
+    quarter_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -322,20 +330,7 @@ def test_the_meeting_page_runs_a_fixed_number_of_queries(client, cast, series):
     since = meeting.starts_at - dt.timedelta(days=7)
     # Action items on this meeting and an earlier one, open and done: the page reads them once
     # for both the agenda (the series' open ones) and the minutes (this meeting's).
-    for on, title, done_at in [
-        (meeting, "Open here", None),
-        (meeting, "Done here", timezone.now()),
-        (previous, "Open before", None),
-        (previous, "Done before", timezone.now()),
-    ]:
-        ActionItem.objects.create(
-            meeting=on,
-            title=title,
-            owner=cast.hos,
-            due_date=timezone.localdate(),
-            created_by=cast.hop,
-            done_at=done_at,
-        )
+    open_and_done_items(cast, meeting, previous)
     url = f"/meetings/{meeting.pk}/"
     client.force_login(cast.hop)
     add_requests(cast, quarter, later, 10, since=since)

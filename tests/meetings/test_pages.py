@@ -15,7 +15,7 @@ from meetings.models import ActionItem, Decision
 from requests_app import services as rs
 from requests_app.models import AuditEvent, FeatureRequest, Funding, Status
 
-from .conftest import fund, make_meeting, quarter_of
+from .conftest import fund, make_meeting, open_and_done_items, quarter_of
 
 pytestmark = pytest.mark.django_db
 
@@ -404,20 +404,7 @@ def test_page_shows_attendees_both_lists_of_action_items_and_every_active_owner(
 ):
     cast.rep.is_active = False
     cast.rep.save()
-    for on, title, done_at in [
-        (meeting, "Open here", None),
-        (meeting, "Done here", timezone.now()),
-        (past, "Open before", None),
-        (past, "Done before", timezone.now()),
-    ]:
-        ActionItem.objects.create(
-            meeting=on,
-            title=title,
-            owner=cast.hos,
-            due_date=timezone.localdate(),
-            created_by=cast.hop,
-            done_at=done_at,
-        )
+    open_and_done_items(cast, meeting, past)
     page = as_user(client, cast.hop).get(f"/meetings/{meeting.pk}/")
     html = page.content.decode()
 
