@@ -11,7 +11,7 @@ from django.db.models import Max
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from requests_app.models import Deal, FeatureRequest, Status
+from requests_app.models import Deal, FeatureRequest, Funding, Status
 
 MAX_QUERIES = 12
 
@@ -79,3 +79,24 @@ def bulk_requests(n, make):
         for j in range(2)
     )
     return built
+
+
+def bulk_queue(cast, quarter, n, *, estimate=None, status=Status.ESCALATED):
+    """n requests of the East team escalated to `quarter` (or committed to it, by `status`),
+    built in bulk at the bottom of its queue; their ids in the order built."""
+
+    def make(i, now):
+        fr = FeatureRequest(
+            status=status,
+            author=cast.rep,
+            manager=cast.manager,
+            target_quarter=quarter,
+            estimate=estimate,
+            submitted_at=now,
+            escalated_at=now,
+        )
+        if status in (Status.APPROVED, Status.IN_PROGRESS):
+            fr.funding = Funding.SALES
+        return fr
+
+    return [fr.pk for fr in bulk_requests(n, make)]

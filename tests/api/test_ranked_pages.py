@@ -10,7 +10,7 @@ from requests_app import services
 from requests_app.models import FeatureRequest, Status
 from tests.conftest import make_user
 
-from ..query_counts import bulk_requests
+from ..query_counts import bulk_queue, bulk_requests
 from .conftest import API, db_state
 
 pytestmark = pytest.mark.django_db
@@ -22,21 +22,10 @@ def queue_of(cast, quarter, n, *, unestimated=()):
     """n escalated requests at the bottom of the quarter's queue, 1 point each except the
     positions in `unestimated` (1-based); their ids in rank order."""
 
-    def make(i, now):
-        return FeatureRequest(
-            status=Status.ESCALATED,
-            author=cast.rep,
-            manager=cast.manager,
-            target_quarter=quarter,
-            submitted_at=now,
-            escalated_at=now,
-        )
-
-    built = bulk_requests(n, make)
-    for position, fr in enumerate(built, 1):
-        fr.estimate = None if position in unestimated else 1
-    FeatureRequest.objects.bulk_update(built, ["estimate"])
-    return [fr.pk for fr in built]
+    ids = bulk_queue(cast, quarter, n, estimate=1)
+    unestimated_ids = [ids[position - 1] for position in unestimated]
+    FeatureRequest.objects.filter(pk__in=unestimated_ids).update(estimate=None)
+    return ids
 
 
 def inbox_of(manager, rep, n):

@@ -6,9 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from requests_app import services
-from requests_app.models import FeatureRequest, Status
 from tests.browser.test_request_journey import is_reorder_post, sign_in
-from tests.query_counts import bulk_requests
+from tests.query_counts import bulk_queue
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,17 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_a_drag_on_page_two_moves_one_request_in_the_whole_queue(page, live_server, cast, quarters):
     current = quarters[0]
 
-    def make(i, now):
-        return FeatureRequest(
-            status=Status.ESCALATED,
-            author=cast.rep,
-            manager=cast.manager,
-            target_quarter=current,
-            submitted_at=now,
-            escalated_at=now,
-        )
-
-    before = [fr.pk for fr in bulk_requests(55, make)]
+    before = bulk_queue(cast, current, 55)
     assert services.queue_ids(current.pk) == before
     moving = before[54]
 

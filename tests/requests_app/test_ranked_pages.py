@@ -23,7 +23,7 @@ from requests_app.models import AuditEvent, FeatureRequest, Funding, Status
 from requests_app.views import INBOX_PREVIEW, ROADMAP_PREVIEW, TEAMS_PER_PAGE
 
 from ..conftest import make_user
-from ..query_counts import assert_flat, bulk_requests, page_queries
+from ..query_counts import assert_flat, bulk_queue, bulk_requests, page_queries
 from .test_cut_line import order_on_page, running_totals
 from .test_ranking import scrape
 
@@ -37,24 +37,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def queued(cast, quarter, n, *, estimate=None, status=Status.ESCALATED):
-    """n requests of the East team escalated to `quarter` (or committed to it, by `status`),
-    built in bulk at the bottom of its queue; their ids in the order built."""
-
-    def make(i, now):
-        fr = FeatureRequest(
-            status=status,
-            author=cast.rep,
-            manager=cast.manager,
-            target_quarter=quarter,
-            estimate=estimate,
-            submitted_at=now,
-            escalated_at=now,
-        )
-        if status in (Status.APPROVED, Status.IN_PROGRESS):
-            fr.funding = Funding.SALES
-        return fr
-
-    return [fr.pk for fr in bulk_requests(n, make)]
+    return bulk_queue(cast, quarter, n, estimate=estimate, status=status)
 
 
 def submitted_to(manager, author, n):
