@@ -391,6 +391,14 @@ def follow(request, pk):
 # --- Inbox and queue -----------------------------------------------------------------------
 
 
+def _quarter_options(quarters):
+    """The <option>s of a quarter <select> that every row of a list repeats, built once for
+    the page instead of once per row."""
+    return format_html_join(
+        "", '<option value="{}">{}</option>', ((q.slug, q.label) for q in quarters)
+    )
+
+
 def _ranked_rows(order, page, requests):
     """The rows of one page of a ranked list: each request with its position in the whole
     order and the keyboard moves it can take there."""
@@ -497,7 +505,7 @@ def _inbox_context(request, teams):
         if request.user.role == Role.HEAD_OF_SALES
         else [],
         "selected_team": request.GET.get("team", ""),
-        "escalate_quarters": services.escalation_quarters(),
+        "escalate_options": _quarter_options(services.escalation_quarters()),
         "reason_form": ReasonForm(),
     }
 
@@ -684,12 +692,7 @@ def _review_context(request, quarter, **extra):
         "cut_page": (cut_position - 1) // services.RANK_PAGE_SIZE + 1 if cut_position else None,
         "can_decide": user.role == Role.HEAD_OF_PRODUCT,
         "can_estimate": user.is_product,
-        # Every row has the same quarters to defer to: their <option>s are built once.
-        "defer_options": format_html_join(
-            "",
-            '<option value="{}">{}</option>',
-            ((q.slug, q.label) for q in services.deferral_quarters_for(quarter)),
-        ),
+        "defer_options": _quarter_options(services.deferral_quarters_for(quarter)),
         "quarters": Quarter.objects.filter(closed_at__isnull=True),
         "unestimated": sum(1 for row in walked if row["unestimated"]),
     }
