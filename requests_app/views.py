@@ -4,7 +4,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Case, Count, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
@@ -84,9 +83,11 @@ def request_list(request):
             qs = qs.filter(theme_id=theme_id) if theme_id else qs.none()
         if data["account"]:
             qs = qs.filter(deals__account_name__icontains=data["account"]).distinct()
-    page = Paginator(
-        services.with_list_data(qs).order_by("-created_at", "-id"), PAGE_SIZE
-    ).get_page(request.GET.get("page"))
+    page = services.rank_page(
+        services.with_list_data(qs).order_by("-created_at", "-id"),
+        request.GET.get("page"),
+        per_page=PAGE_SIZE,
+    )
     params = request.GET.copy()
     params.pop("page", None)
     return render(

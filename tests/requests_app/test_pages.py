@@ -344,6 +344,14 @@ def test_the_list_shows_25_requests_a_page(build, cast, login):
     assert "Next →" in first.content.decode() and "← Previous" in second.content.decode()
 
 
+@pytest.mark.parametrize("number, shown", [("0", 1), ("-2", 1), ("abc", 1), ("99", 2)])
+def test_a_page_number_out_of_range_shows_the_nearest_page(build, cast, login, number, shown):
+    for _ in range(30):
+        build.make("draft")
+    html = login(cast.rep).get("/requests/", {"page": number}).content.decode()
+    assert f"Page {shown} of 2 (30 requests)" in html
+
+
 def test_pagination_links_keep_the_filters(build, cast, login):
     for _ in range(26):
         build.make("draft", importance="deal_blocker")
