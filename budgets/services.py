@@ -163,7 +163,7 @@ _MOVE_RESERVED = """
 """
 
 
-def _move_reserved(
+def _try_move_reserved(
     quarter, delta, refusal, *, quarter_locked=False, today=None, webhook_endpoints=None, **fields
 ):
     """Move the quarter's reserved points by `delta` and append the ledger entry `fields`
@@ -210,6 +210,14 @@ def _move_reserved(
         return _entry(budget, webhook_endpoints=webhook_endpoints, **fields), None
 
 
+def _move_reserved(quarter, delta, refusal, **kwargs):
+    """_try_move_reserved, raising its refusal once its block has ended; returns the entry."""
+    entry, refused = _try_move_reserved(quarter, delta, refusal, **kwargs)
+    if refused:
+        raise refused
+    return entry
+
+
 def budget_set_capacity(*, quarter, capacity, actor, percentage=None, reason=""):
     """Set engineering capacity (and optionally the sales percentage); allocates the difference."""
     if actor is None or not actor.is_head_of_product:
@@ -253,7 +261,7 @@ def budget_reserve(
     quarter_locked: see _move_reserved. webhook_endpoints: the active endpoints, when the
     caller read them before its locks."""
     points = _points(points)
-    entry, refused = _move_reserved(
+    return _move_reserved(
         quarter,
         points,
         lambda budget: InsufficientBudget(
@@ -267,14 +275,11 @@ def budget_reserve(
         quarter_locked=quarter_locked,
         webhook_endpoints=webhook_endpoints,
     )
-    if refused:
-        raise refused
-    return entry
 
 
 def budget_release(*, quarter, points, actor, reason="", request=None, quarter_locked=False):
     points = _points(points)
-    entry, refused = _move_reserved(
+    return _move_reserved(
         quarter,
         -points,
         lambda budget: InvalidInput(
@@ -289,9 +294,6 @@ def budget_release(*, quarter, points, actor, reason="", request=None, quarter_l
         request=request,
         quarter_locked=quarter_locked,
     )
-    if refused:
-        raise refused
-    return entry
 
 
 def budget_re_estimate(
@@ -310,7 +312,7 @@ def budget_re_estimate(
             )
         return InvalidInput("Cannot release more points than are reserved.", field="points")
 
-    entry, refused = _move_reserved(
+    return _move_reserved(
         quarter,
         delta,
         refusal,
@@ -321,9 +323,6 @@ def budget_re_estimate(
         request=request,
         quarter_locked=quarter_locked,
     )
-    if refused:
-        raise refused
-    return entry
 
 
 def budget_record_change_cost(
@@ -335,7 +334,7 @@ def budget_record_change_cost(
         raise InvalidInput("Say why the work in progress changed.", field="reason")
     # A move of 0 reserved points: the entry takes its place in the budget's serial order
     # with the balances as they are, under the same locks as every other entry.
-    entry, refused = _move_reserved(
+    return _move_reserved(
         quarter,
         0,
         None,
@@ -346,9 +345,6 @@ def budget_record_change_cost(
         request=request,
         quarter_locked=quarter_locked,
     )
-    if refused:
-        raise refused
-    return entry
 
 
 def budget_expire(*, quarter, today=None):
