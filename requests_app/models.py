@@ -185,7 +185,7 @@ class FeatureRequest(models.Model):
 
     @property
     def horizon_label(self):
-        return self.theme.name if self.theme_id else "Tactical (next 12 months)"
+        return self.theme.name if self.theme_id else TACTICAL
 
     @property
     def is_committed(self):
@@ -196,6 +196,10 @@ class FeatureRequest(models.Model):
 
         Uses prefetched deals when present, so list pages stay at a fixed query count."""
         return demand_of((d.currency, d.amount, d.account_name) for d in self.deals.all())
+
+
+# The horizon of a request with no product theme.
+TACTICAL = "Tactical (next 12 months)"
 
 
 def demand_of(deals):
