@@ -19,7 +19,6 @@ from budgets.services import quarter_from_slug, quarters_ensure_open
 from config.errors import DomainError, InsufficientBudget, InvalidInput, NotAllowed, NotFound
 
 from . import services
-from .templatetags.requests_extras import arr, pk_url
 from .forms import DealForm, DealFormSet, EscalateForm, ReasonForm, RequestFilterForm, RequestForm
 from .models import (
     TACTICAL,
@@ -32,6 +31,7 @@ from .models import (
     ProductTheme,
     Status,
 )
+from .templatetags.requests_extras import arr, pk_url
 
 PAGE_SIZE = 25
 
