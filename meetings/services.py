@@ -343,16 +343,19 @@ def build_agenda(meeting, *, now=None, action_items=None):
         )
         queue_top.append(brief)
 
+    actor_names = {None: "system"}  # each actor's name worked out once, not once per event
+
     def event_line(e):
         fr = request_by_pk[e.request_id]
-        actor = e.actor_id and people(
-            e.actor_id, e.actor__username, e.actor__first_name, e.actor__last_name
-        )
+        if e.actor_id not in actor_names:
+            actor_names[e.actor_id] = people(
+                e.actor_id, e.actor__username, e.actor__first_name, e.actor__last_name
+            ).display_name
         return {
             "id": e.request_id,
             "title": fr.title,
             "action": e.action.replace("_", " "),
-            "actor": actor.display_name if actor else "system",
+            "actor": actor_names[e.actor_id],
             "reason": e.reason,
             "quarter": _quarter_label(fr.target_quarter__fiscal_year, fr.target_quarter__number),
             "when": _fmt_day(e.created_at.astimezone(local).date()),
