@@ -28,6 +28,8 @@ def burn_weeks(quarter, entries):
             {
                 "start": day,
                 "end": week_end,
+                # As {{ start|date:"j M" }} – {{ end|date:"j M" }}, formatted once here.
+                "label": f"{day:%-d %b} – {week_end:%-d %b}",
                 "allocated": allocated,
                 "reserved": None if future else reserved,
             }

@@ -32,6 +32,7 @@ from .models import (
     Importance,
     ProductNote,
     ProductTheme,
+    Stage,
     Status,
     demand_of,
 )
@@ -202,14 +203,16 @@ def _detail_context(request, fr):
     moves = services.allowed_moves(user, fr)
     # One read of the deals serves both the table and the demand above it, and one of the
     # followers both the list and the Follow/Unfollow button.
-    deals = list(fr.deals.select_related("owner"))
+    deals = _rows_naming(fr.deals.all(), "owner", *_DEAL)
+    for deal in deals:
+        deal["stage_label"] = _STAGES.get(deal["stage"], deal["stage"])
     followers = [
         (pk, _display_name(*names)) for pk, *names in fr.followers.values_list("pk", *_NAME_FIELDS)
     ]
     can_add_deal = services.can_add_deal(user, fr)
     context = {
         "fr": fr,
-        "demand": demand_of((d.currency, d.amount, d.account_name) for d in deals),
+        "demand": demand_of((d["currency"], d["amount"], d["account_name"]) for d in deals),
         "deals": deals,
         "comments": _rows_naming(Comment.objects.filter(request=fr), "author", *_REMARK),
         "events": _rows_naming(AuditEvent.objects.filter(request=fr), "actor", *_EVENT),
@@ -248,8 +251,11 @@ def _detail_context(request, fr):
     return context
 
 
-# What the request page shows of its comments, notes and audit events: plain rows with the
-# name of who wrote them, not model objects each joined to every column of a user.
+# What the request page shows of its deals, comments, notes and audit events: plain rows
+# with the name of who owns or wrote them, not model objects each joined to every column of
+# a user.
+_DEAL = ("account_name", "amount", "currency", "stage", "expected_close_date", "crm_ref")
+_STAGES = dict(Stage.choices)
 _REMARK = ("body", "created_at")
 _EVENT = ("action", "from_status", "to_status", "reason", "old_value", "new_value", "created_at")
 _NAME_FIELDS = ("username", "first_name", "last_name")
