@@ -115,18 +115,21 @@ def _ledger_page(budget, number):
     page together."""
     from requests_app.services import rank_page  # requests_app builds on budgets, not back
 
-    entries = budget.entries.order_by("-created_at", "-id").values_list(
+    page = rank_page(
+        budget.entries.order_by("-created_at", "-id"), number, per_page=LEDGER_PAGE_SIZE
+    )
+    # The page's slice, with the actors' names joined (after counting: the count needs no join).
+    entries = page.object_list.values_list(
         "created_at", "kind", "points", "reason", "request_id", "reserved_after",
         "remaining_after", "actor_id", "actor__username", "actor__first_name",
         "actor__last_name",
         named=True,
     )  # fmt: skip
-    page = rank_page(entries, number, per_page=LEDGER_PAGE_SIZE)
     kinds = dict(LedgerEntry.Kind.choices)
     local = timezone.get_current_timezone()  # once, not per entry (as localtime() would)
     actors = {}
     rows = []
-    for e in page.object_list:
+    for e in entries:
         if e.actor_id and e.actor_id not in actors:
             # The User model's own rule for a name (display_name), from the joined columns.
             actors[e.actor_id] = User(
