@@ -28,6 +28,8 @@ def burn_weeks(quarter, entries):
             {
                 "start": day,
                 "end": week_end,
+                # As {{ start|date:"j M" }} – {{ end|date:"j M" }}, formatted once here.
+                "label": f"{day:%-d %b} – {week_end:%-d %b}",
                 "allocated": allocated,
                 "reserved": None if future else reserved,
             }
@@ -64,46 +66,52 @@ def burn_svg_points(weeks, width=640, height=180, pad=24):
 
 
 def committed_splits(quarter):
+    """Committed points of the quarter by sales team (sales-funded reservations), by horizon
+    and by funding, from one grouped query: its rows (team x theme x funding, a few hundred
+    at most) are summed three ways here instead of asking the database three times."""
     from requests_app.models import FeatureRequest, Funding, Status
 
-    committed = FeatureRequest.objects.filter(
-        target_quarter=quarter, status__in=[Status.APPROVED, Status.IN_PROGRESS, Status.SHIPPED]
-    )
-    by_team = [
-        {
-            "team": row["manager__team_name"]
-            or f"Team {row['manager__first_name']} {row['manager__last_name']}".strip(),
-            "points": row["points"] or 0,
-            "requests": row["n"],
-        }
-        for row in committed.filter(funding=Funding.SALES)
-        .values("manager_id", "manager__team_name", "manager__first_name", "manager__last_name")
-        .annotate(points=Sum("reserved_points"), n=Count("id"))
-        .order_by("-points")
-    ]
-    by_horizon = [
-        {
-            "horizon": row["theme__name"] or "Tactical",
-            "points": row["points"] or 0,
-            "requests": row["n"],
-        }
-        for row in committed.values("theme__name")
-        .annotate(points=Sum("estimate"), n=Count("id"))
-        .order_by("-points")
-    ]
-    funding = {
-        row["funding"]: row
-        for row in committed.values("funding").annotate(points=Sum("estimate"), n=Count("id"))
+    rows = (
+        FeatureRequest.objects.filter(
+            target_quarter=quarter,
+            status__in=[Status.APPROVED, Status.IN_PROGRESS, Status.SHIPPED],
+        )
+        .values_list(
+            "funding", "theme__name", "manager_id",
+            "manager__team_name", "manager__first_name", "manager__last_name",
+        )
+        .annotate(reserved=Sum("reserved_points"), estimate=Sum("estimate"), n=Count("id"))
+        .order_by()
+    )  # fmt: skip
+    teams, horizons, funding = {}, {}, {}
+
+    def add(totals, key, points, n, **shown):
+        row = totals.setdefault(key, {**shown, "points": 0, "requests": 0})
+        row["points"] += points or 0
+        row["requests"] += n
+
+    for fund, theme, manager_id, team_name, first_name, last_name, reserved, estimate, n in rows:
+        if fund == Funding.SALES:
+            team = team_name or f"Team {first_name} {last_name}".strip()
+            add(teams, manager_id, reserved, n, team=team)
+        add(horizons, theme, estimate, n, horizon=theme or "Tactical")
+        add(funding, fund, estimate, n)
+
+    def most_points_first(totals, name):
+        return sorted(totals.values(), key=lambda row: (-row["points"], row[name]))
+
+    return {
+        "by_team": most_points_first(teams, "team"),
+        "by_horizon": most_points_first(horizons, "horizon"),
+        "by_funding": [
+            {
+                "funding": label,
+                "points": funding.get(value, {}).get("points", 0),
+                "requests": funding.get(value, {}).get("requests", 0),
+            }
+            for value, label in Funding.choices
+        ],
     }
-    by_funding = [
-        {
-            "funding": label,
-            "points": (funding.get(value) or {}).get("points") or 0,
-            "requests": (funding.get(value) or {}).get("n") or 0,
-        }
-        for value, label in Funding.choices
-    ]
-    return {"by_team": by_team, "by_horizon": by_horizon, "by_funding": by_funding}
 
 
 def csv_safe(text):

@@ -2,17 +2,19 @@ import csv
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from accounts.models import User
 from config.errors import DomainError
 
 from .dashboard import burn_svg_points, burn_weeks, committed_splits, csv_safe
 from .fiscal import FiscalQuarter
 from .forms import CapacityForm
-from .models import Quarter
+from .models import LedgerEntry, Quarter
 from .services import budget_set_capacity, quarter_current, quarters_ensure_open
 
 
@@ -73,8 +75,7 @@ def quarter_detail(request, slug):
             else:
                 messages.success(request, f"Capacity for {quarter.label} saved.")
                 return redirect("budgets:quarter", slug=quarter.slug)
-    entries = budget.entries.select_related("actor", "request").order_by("-created_at", "-id")
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    page = _ledger_page(budget, request.GET.get("page"))
     weeks = burn_weeks(
         quarter,
         list(
@@ -83,7 +84,6 @@ def quarter_detail(request, slug):
             )
         ),
     )
-    quarters = Quarter.objects.all()
     return render(
         request,
         "budgets/quarter.html",
@@ -93,13 +93,65 @@ def quarter_detail(request, slug):
             "page": page,
             "form": form,
             "can_set_capacity": can_set_capacity,
-            "quarters": quarters,
+            "quarter_links": [
+                (reverse("budgets:quarter", args=[q.slug]), q.label, q.pk == quarter.pk)
+                for q in Quarter.objects.all()
+            ],
             "weeks": weeks,
             "chart": burn_svg_points(weeks),
             "splits": committed_splits(quarter),
         },
         status=400 if request.method == "POST" else 200,
     )
+
+
+LEDGER_PAGE_SIZE = 50
+
+
+def _ledger_page(budget, number):
+    """One page of the budget's ledger, newest first (the first page for 0 and below, as
+    other lists), its entries as the table's cells. Plain values, formatted here: fifty
+    entries as model objects through the template's filters cost more than the rest of the
+    page together."""
+    from requests_app.services import rank_page  # requests_app builds on budgets, not back
+
+    page = rank_page(
+        budget.entries.order_by("-created_at", "-id"), number, per_page=LEDGER_PAGE_SIZE
+    )
+    # The page's slice, with the actors' names joined (after counting: the count needs no join).
+    entries = page.object_list.values_list(
+        "created_at", "kind", "points", "reason", "request_id", "reserved_after",
+        "remaining_after", "actor_id", "actor__username", "actor__first_name",
+        "actor__last_name",
+        named=True,
+    )  # fmt: skip
+    kinds = dict(LedgerEntry.Kind.choices)
+    local = timezone.get_current_timezone()  # once, not per entry (as localtime() would)
+    actors = {}
+    rows = []
+    for e in entries:
+        if e.actor_id and e.actor_id not in actors:
+            # The User model's own rule for a name (display_name), from the joined columns.
+            actors[e.actor_id] = User(
+                username=e.actor__username,
+                first_name=e.actor__first_name,
+                last_name=e.actor__last_name,
+            ).display_name
+        rows.append(
+            {
+                # {{ created_at|date:"j M Y H:i" }} in the current time zone.
+                "when": e.created_at.astimezone(local).strftime("%-d %b %Y %H:%M"),
+                "kind": kinds.get(e.kind, e.kind),
+                "points": e.points,
+                "actor": actors[e.actor_id] if e.actor_id else "system",
+                "request_id": e.request_id,
+                "reason": e.reason,
+                "reserved_after": e.reserved_after,
+                "remaining_after": e.remaining_after,
+            }
+        )
+    page.object_list = rows
+    return page
 
 
 @login_required

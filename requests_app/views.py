@@ -1,4 +1,6 @@
 import csv
+import html
+import unicodedata
 from itertools import groupby
 from urllib.parse import urlencode
 
@@ -10,6 +12,8 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role, User, display_name_of, team_label_of
@@ -29,7 +33,9 @@ from .models import (
     Importance,
     ProductNote,
     ProductTheme,
+    Stage,
     Status,
+    demand_of,
 )
 from .templatetags.requests_extras import arr, pk_url
 
@@ -197,21 +203,29 @@ def request_edit(request, pk):
 def _detail_context(request, fr):
     user = request.user
     moves = services.allowed_moves(user, fr)
+    # One read of the deals serves both the table and the demand above it, and one of the
+    # followers both the list and the Follow/Unfollow button.
+    deals = _rows_naming(fr.deals.all(), "owner", *_DEAL)
+    for deal in deals:
+        deal["stage_label"] = _STAGES.get(deal["stage"], deal["stage"])
+    followers = [
+        (pk, _display_name(*names)) for pk, *names in fr.followers.values_list("pk", *_NAME_FIELDS)
+    ]
+    can_add_deal = services.can_add_deal(user, fr)
     context = {
         "fr": fr,
-        "demand": fr.demand(),
-        "deals": fr.deals.select_related("owner"),
-        "comments": Comment.objects.filter(request=fr).select_related("author"),
-        "events": AuditEvent.objects.filter(request=fr).select_related("actor"),
-        "followers": fr.followers.all(),
-        "is_following": fr.followers.filter(pk=user.pk).exists(),
+        "demand": demand_of((d["currency"], d["amount"], d["account_name"]) for d in deals),
+        "deals": deals,
+        "comments": _rows_naming(Comment.objects.filter(request=fr), "author", *_REMARK),
+        "events": _rows_naming(AuditEvent.objects.filter(request=fr), "actor", *_EVENT),
+        "followers": [name for _, name in followers],
+        "is_following": any(pk == user.pk for pk, _ in followers),
         "moves": moves,
         "can_edit": services.can_edit(user, fr),
-        "can_add_deal": services.can_add_deal(user, fr),
+        "can_add_deal": can_add_deal,
         "can_comment": services.can_comment(user, fr),
         "can_add_note": services.can_add_note(user, fr),
-        "deal_form": DealForm(prefix="deal"),
-        "reason_form": ReasonForm(),
+        "deal_form": DealForm(prefix="deal") if can_add_deal else None,
         # What it was merged into may still be in a team inbox this user cannot open.
         "merged_into": (
             services.requests_visible_to(user).filter(pk=fr.merged_into_id).first()
@@ -220,29 +234,84 @@ def _detail_context(request, fr):
         ),
     }
     if user.is_product:
-        context["notes"] = ProductNote.objects.filter(request=fr).select_related("author")
+        context["notes"] = _rows_naming(ProductNote.objects.filter(request=fr), "author", *_REMARK)
     context["can_estimate"] = services.can_estimate(user, fr)
     if any(m.name == "defer" for m in moves) and fr.target_quarter_id:
         context["defer_choices"] = services.deferral_quarters_for(fr.target_quarter)
     if any(m.name == "escalate" for m in moves):
         context["escalate_form"] = EscalateForm(quarters=services.escalation_quarters())
     if any(m.name == "merge" for m in moves):
-        context["merge_targets"] = (
+        targets = (
             services.requests_visible_to(user)
             .filter(status__in=services.MERGE_TARGET_STATUSES)
             .exclude(pk=fr.pk)
             .filter(**({"manager": user} if user.role == Role.SALES_MANAGER else {}))
-            .order_by("-created_at")[:200]
+            .order_by("-created_at")
+            .values_list("pk", "title")[:200]
         )
+        context["merge_options"] = _merge_options(targets)
     return context
 
 
-def _for_detail():
-    return services.with_positions(
-        FeatureRequest.objects.select_related(
-            "author", "manager", "target_quarter", "theme", "merged_into"
+# What the request page shows of its deals, comments, notes and audit events: plain rows
+# with the name of who owns or wrote them, not model objects each joined to every column of
+# a user.
+_DEAL = ("account_name", "amount", "currency", "stage", "expected_close_date", "crm_ref")
+_STAGES = dict(Stage.choices)
+_REMARK = ("body", "created_at")
+_EVENT = ("action", "from_status", "to_status", "reason", "old_value", "new_value", "created_at")
+_NAME_FIELDS = ("username", "first_name", "last_name")
+
+
+def _display_name(username, first_name, last_name):
+    """A user's name as pages show it (User.display_name), from its name columns."""
+    return User(username=username, first_name=first_name, last_name=last_name).display_name
+
+
+def _rows_naming(queryset, person, *fields):
+    """`queryset` as dicts of `fields` in its own order, with row[person] the display name of
+    the user its `person` foreign key points at (None when empty), in one query."""
+    joined = [f"{person}__{name}" for name in _NAME_FIELDS]
+    names, rows = {}, []
+    for row in queryset.values(*fields, f"{person}_id", *joined):
+        pk = row.pop(f"{person}_id")
+        name_columns = [row.pop(column) for column in joined]
+        if pk is not None and pk not in names:
+            names[pk] = _display_name(*name_columns)
+        row[person] = names.get(pk)
+        rows.append(row)
+    return rows
+
+
+MERGE_TITLE_CHARS = 60
+
+
+def _merge_options(targets):
+    """The <option>s of the merge <select>, from (id, title) rows: up to 200 of them, built
+    here rather than by a template loop with |truncatechars (or format_html per option), which
+    cost more than the rest of the page. Titles are cut as |truncatechars cuts them
+    (Truncator, after NFC normalisation) and escaped as autoescaping escapes them."""
+
+    def short(title):
+        title = unicodedata.normalize("NFC", title)
+        if len(title) <= MERGE_TITLE_CHARS:
+            return title
+        return Truncator(title).chars(MERGE_TITLE_CHARS)
+
+    return mark_safe(  # noqa: S308 - the ids are ints and every title is escaped
+        "".join(
+            f'<option value="{int(pk)}">#{int(pk)} {html.escape(short(title))}</option>'
+            for pk, title in targets
         )
     )
+
+
+def _for_detail():
+    # merged_into is not joined: the page shows it only when this user may see it
+    # (_detail_context reads it through the visibility rule). Nor are the positions
+    # annotated: a lone request counts its one position, if it has one, in a plain COUNT
+    # (FeatureRequest.queue_position), cheaper than building and planning two subqueries.
+    return FeatureRequest.objects.select_related("author", "manager", "target_quarter", "theme")
 
 
 def _render_detail(request, fr, status=200, **extra):

@@ -299,3 +299,21 @@ def test_it_pages_the_ledger(client, cast, funded):
     # The oldest entry, the allocation, is on the last page.
     assert "capacity 0 at 10% → capacity 400 at 10%" in html
     assert "capacity 0 at 10% → capacity 400 at 10%" not in client.get(url(funded)).content.decode()
+
+
+@pytest.mark.parametrize("number, shown", [("0", 1), ("-3", 1), ("abc", 1), ("1.5", 1), ("99", 2)])
+def test_a_ledger_page_number_out_of_range_shows_the_nearest_page(
+    client, cast, funded, number, shown
+):
+    for i in range(60):
+        move = budget_reserve if i % 2 == 0 else budget_release
+        move(quarter=funded, points=1, actor=cast.pm)
+    client.force_login(cast.rep)
+
+    response = client.get(url(funded), {"page": number})
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f"Page {shown} of 2" in html
+    # The first page starts with the newest entry, the last ends with the allocation.
+    assert ("capacity 0 at 10% → capacity 400 at 10%" in html) is (shown == 2)

@@ -4,6 +4,7 @@ import datetime as dt
 import re
 
 import pytest
+from django.template import Context, Template
 from django.utils import timezone
 
 from requests_app import services
@@ -155,6 +156,27 @@ def test_a_returned_request_shows_the_reason_on_the_reps_timeline(build, cast, l
     assert "Which customers? Add the second deal." in timeline
     assert "submitted → returned" in timeline
     assert FeatureRequest.objects.get(pk=fr.pk).status == Status.RETURNED
+
+
+def test_the_merge_choices_show_titles_as_truncatechars_60_would(build, cast, login):
+    titles = [
+        "Short",
+        "x" * 60,
+        "Exactly sixty-one characters long, which is one past the cut!",
+        'Escape <b>me</b> & "quote" me, and then run on past the sixty character cut',
+        "e\u0301" * 59 + "!",  # 119 code points that NFC makes 60 characters: not cut
+        "e\u0301" * 61,
+    ]
+    targets = [build.make("escalated", title=title) for title in titles]
+    fr = build.make("escalated")
+
+    html = login(cast.manager).get(f"/requests/{fr.pk}/").content.decode()
+
+    shown = Template("{{ title|truncatechars:60 }}")
+    for target in targets:
+        title = shown.render(Context({"title": target.title}))
+        assert f'<option value="{target.pk}">#{target.pk} {title}</option>' in html
+    assert "<b>me</b>" not in html
 
 
 def test_reject_with_a_reason_from_the_detail_page(build, cast, login):

@@ -525,6 +525,20 @@ def test_the_budget_page_splits_committed_points(as_user, cast, funded, budget_w
     assert "Still in queue" not in html
 
 
+def test_teams_and_horizons_with_equal_points_are_listed_by_name(as_user, build, cast, funded):
+    platform = ProductTheme.objects.create(name="Platform")
+    approved(build, cast, 6, title="West first", author=cast.outsider, theme=platform)
+    approved(build, cast, 6, title="East second")
+
+    html = text(as_user(cast.hos).get(f"/budget/{funded.slug}/"))
+
+    assert table_rows(html, "split-team") == [["East", "6 pts", "1"], ["West", "6 pts", "1"]]
+    assert table_rows(html, "split-horizon") == [
+        ["Platform", "6 pts", "1"],
+        ["Tactical", "6 pts", "1"],
+    ]
+
+
 def test_the_burn_chart_has_a_text_table_with_the_same_figures(as_user, cast, funded, budget_world):
     response = as_user(cast.hos).get(f"/budget/{funded.slug}/")
     html = text(response)
