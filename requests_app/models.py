@@ -159,6 +159,12 @@ class FeatureRequest(models.Model):
             # the other roadmap statuses, read through the status indexes instead of every
             # request (bench: 20,000 rows).
             models.Index(fields=["status", "-shipped_at"], name="req_status_shipped"),
+            # The counts of /requests/ and GET /api/v1/requests/ for sales and product roles
+            # (services.requests_visible_count): "COUNT(*) WHERE escalated_at IS NOT NULL"
+            # reads this index alone, and "... WHERE escalated_at IS NULL AND <visible to the
+            # user>" only the short range of the rest, instead of testing the visibility OR on
+            # every row (bench: 20,000 rows, 4 ms -> 1.5 ms).
+            models.Index(fields=["escalated_at"], name="req_escalated"),
         ]
 
     def __str__(self):
@@ -185,7 +191,7 @@ class FeatureRequest(models.Model):
 
     @property
     def horizon_label(self):
-        return self.theme.name if self.theme_id else "Tactical (next 12 months)"
+        return horizon_label(self.theme.name if self.theme_id else None)
 
     @property
     def is_committed(self):
@@ -196,6 +202,11 @@ class FeatureRequest(models.Model):
 
         Uses prefetched deals when present, so list pages stay at a fixed query count."""
         return demand_of((d.currency, d.amount, d.account_name) for d in self.deals.all())
+
+
+def horizon_label(theme_name):
+    """A request's time horizon as pages name it: its theme, or tactical without one."""
+    return theme_name if theme_name is not None else "Tactical (next 12 months)"
 
 
 def demand_of(deals):
