@@ -1,4 +1,5 @@
 import csv
+import html
 from functools import lru_cache
 from itertools import groupby
 from urllib.parse import urlencode
@@ -11,6 +12,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role, User
@@ -112,11 +114,15 @@ def _list_page_row(row, demand, quarters, themes):
 
 
 def _options(choices, chosen):
-    """The <option>s of a filter <select>, the chosen one selected (choices: value, label)."""
-    return format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        ((value, " selected" if value == chosen else "", label) for value, label in choices),
+    """The <option>s of a filter <select>, the chosen one selected (choices: value, label).
+    Escaped as django.utils.html.escape does (html.escape), without its wrappers: with
+    format_html the filter bar's sixty-odd options took 0.6 ms."""
+    return mark_safe(  # noqa: S308 (every value and label is escaped here)
+        "".join(
+            f'<option value="{html.escape(str(value))}"{" selected" if value == chosen else ""}>'
+            f"{html.escape(str(label))}</option>"
+            for value, label in choices
+        )
     )
 
 
