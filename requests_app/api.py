@@ -99,6 +99,7 @@ class RequestList(OrderedList, generics.ListCreateAPIView):
         return qs
 
     def get_queryset(self):
+        """The caller's requests, filtered and ordered; list() reads them as plain values."""
         return self.ordered(self.filtered().filter(services.visible_q(self.request.user)))
 
     def list(self, request, *args, **kwargs):

@@ -160,9 +160,7 @@ def requests_visible_count(user, requests=None):
     index alone, then testing visible_q only on the others (a short range of that index),
     gives the same number for a fraction (1.5 ms)."""
     requests = FeatureRequest.objects.all() if requests is None else requests
-    sees_all_escalated = user.is_authenticated and user.is_active
-    sees_all_escalated = sees_all_escalated and (user.is_sales or user.is_product)
-    if not sees_all_escalated:
+    if not (user.is_authenticated and user.is_active and (user.is_sales or user.is_product)):
         return requests.filter(visible_q(user)).count()
     return (
         requests.filter(escalated_at__isnull=False).count()

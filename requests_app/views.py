@@ -998,8 +998,8 @@ ROADMAP_VALUES = (
 
 
 def _roadmap_card(row):
-    """One roadmap card as the strings it shows (_roadmap_item.html)."""
-    year = row["target_quarter__fiscal_year"]
+    """One roadmap card as the strings it shows (_roadmap_cards.html)."""
+    year, number = row["target_quarter__fiscal_year"], row["target_quarter__number"]
     return {
         "url": pk_url("requests:detail", row["id"]),
         "title": row["title"],
@@ -1009,9 +1009,7 @@ def _roadmap_card(row):
         "committed": row["status"] in ROADMAP_STATUSES,
         "horizon": horizon_label(row["theme__name"]),
         "estimate": row["estimate"],
-        "quarter": FiscalQuarter(year, row["target_quarter__number"]).label
-        if year is not None
-        else "",
+        "quarter": FiscalQuarter(year, number).label if year is not None else "",
         "theme": row["theme__name"] if row["theme__name"] is not None else "Tactical",
     }
 
@@ -1023,9 +1021,9 @@ def roadmap(request):
     visible = services.requests_visible_to(request.user).values(*ROADMAP_VALUES)
     columns = _roadmap_columns(current, upcoming)
 
-    def rows(column):
+    def rows(column, requests=visible):
         where, order = columns[column]
-        return visible.filter(where).order_by(*order)
+        return requests.filter(where).order_by(*order)
 
     show = request.GET.get("show")
     context = {"current": current, "upcoming": upcoming, "show": show}
@@ -1037,9 +1035,9 @@ def roadmap(request):
         # Each column's first few, and with each row the column's length (a window over
         # the rows the column's own query reads anyway), instead of a separate count.
         items, counts = {}, {}
-        visible = visible.annotate(length=Window(Count("*")))
+        with_length = visible.annotate(length=Window(Count("*")))
         for column in ROADMAP_COLUMNS:
-            shown = list(rows(column)[:ROADMAP_PREVIEW])
+            shown = list(rows(column, with_length)[:ROADMAP_PREVIEW])
             counts[column] = shown[0]["length"] if shown else 0
             items[column] = [_roadmap_card(row) for row in shown]
         context.update(items=items, counts=counts)
