@@ -1000,6 +1000,11 @@ ROADMAP_VALUES = (
 def _roadmap_card(row):
     """One roadmap card as the strings it shows (_roadmap_cards.html)."""
     year, number = row["target_quarter__fiscal_year"], row["target_quarter__number"]
+    meta = [horizon_label(row["theme__name"])]
+    if row["estimate"]:
+        meta.append(f"{row['estimate']} points")
+    if year is not None:
+        meta.append(FiscalQuarter(year, number).label)
     return {
         "url": pk_url("requests:detail", row["id"]),
         "title": row["title"],
@@ -1007,9 +1012,8 @@ def _roadmap_card(row):
         "status_label": STATUS_LABELS.get(row["status"], row["status"]),
         "product_funded": row["funding"] == Funding.PRODUCT,
         "committed": row["status"] in ROADMAP_STATUSES,
-        "horizon": horizon_label(row["theme__name"]),
-        "estimate": row["estimate"],
-        "quarter": FiscalQuarter(year, number).label if year is not None else "",
+        # Its horizon, then its estimate and its quarter when it has them.
+        "meta": " · ".join(meta),
         "theme": row["theme__name"] if row["theme__name"] is not None else "Tactical",
     }
 

@@ -12,6 +12,10 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # The totals of /requests/ and GET /api/v1/requests/ for sales and product roles
+        # (services.requests_visible_count): "SELECT COUNT(*) ... WHERE escalated_at IS NOT
+        # NULL" is answered from this index alone, and "... WHERE escalated_at IS NULL AND
+        # <visible to the user>" reads only that short range of the table.
         migrations.AddIndex(
             model_name="featurerequest",
             index=models.Index(fields=["escalated_at"], name="req_escalated"),
