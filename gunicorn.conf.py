@@ -51,3 +51,10 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s agent="%(a)s"'
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def post_worker_init(worker):
+    """Each worker, once it has loaded the app: keep the collector off what it loaded."""
+    from config.runtime import settle_gc
+
+    settle_gc()

@@ -80,7 +80,7 @@ class User(AbstractUser):
 
     @property
     def display_name(self):
-        return self.get_full_name() or self.username
+        return display_name_of(self.first_name, self.last_name, self.username)
 
     @property
     def is_sales(self):
@@ -111,7 +111,7 @@ class User(AbstractUser):
     @property
     def team_label(self):
         """How a sales manager's team is named on pages."""
-        return self.team_name or f"Team {self.display_name}"
+        return team_label_of(self.team_name, self.first_name, self.last_name, self.username)
 
     def clean(self):
         super().clean()
@@ -294,3 +294,16 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event_type} {self.event_id} to {self.endpoint_id}"
+
+
+# The names above from plain values, for long lists read with .values() instead of objects.
+
+
+def display_name_of(first_name, last_name, username):
+    """User.display_name: the full name (as get_full_name), else the username."""
+    return f"{first_name} {last_name}".strip() or username
+
+
+def team_label_of(team_name, first_name, last_name, username):
+    """User.team_label."""
+    return team_name or f"Team {display_name_of(first_name, last_name, username)}"

@@ -90,7 +90,10 @@ class MeetingSeries(models.Model):
         """Every active user, each marked `attends` or not, in one query: the meeting page lists
         the attendees and offers everyone as an action item's owner."""
         return list(
-            User.objects.filter(is_active=True).annotate(
+            User.objects.filter(is_active=True)
+            # What a name and the attendees' order need; not the password hashes and the rest.
+            .only("username", "first_name", "last_name", "role")
+            .annotate(
                 attends=ExpressionWrapper(self._attends(), output_field=models.BooleanField())
             )
         )

@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.html import format_html_join
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import DomainError, InsufficientBudget, NotAllowed, NotFound
@@ -19,7 +20,7 @@ def _forbidden(request, message):
 
 def _meeting(request, pk):
     try:
-        return services.meeting_get_for_user(request.user, pk)
+        return services.meeting_get_for_page(request.user, pk)
     except NotFound:
         raise Http404("No such meeting.") from None
 
@@ -46,18 +47,23 @@ def _detail(request, meeting, status=200, **extra):
     # the active users (the attendees, and the owners an action item may have).
     action_items = services.action_items_for(meeting)
     people = meeting.series.people()
-    agenda = (
-        meeting.agenda_sent
-        if meeting.is_past and meeting.agenda_sent
-        else services.build_agenda(meeting, action_items=action_items)
-    )
+    # Once the meeting is over, the agenda as it was emailed (if it was).
+    agenda = meeting.agenda_snapshot or services.build_agenda(meeting, action_items=action_items)
     context = {
         "meeting": meeting,
         "agenda": agenda,
-        "agenda_is_snapshot": agenda is meeting.agenda_sent,
+        "agenda_is_snapshot": agenda is meeting.agenda_snapshot,
         "decide": request.user.is_head_of_product and not meeting.is_past,
-        "defer_choices": request_services.deferral_quarters_for_slug(
-            agenda["budget"]["quarter_slug"]
+        # The <option>s every queue row's defer form repeats, built once for the page.
+        "defer_options": format_html_join(
+            "",
+            '<option value="{}">{}</option>',
+            (
+                (q.slug, q.label)
+                for q in request_services.deferral_quarters_for_slug(
+                    agenda["budget"]["quarter_slug"]
+                )
+            ),
         ),
         "decisions": meeting.decisions.select_related("actor"),
         "action_items": [a for a in action_items if a.meeting_id == meeting.pk],

@@ -191,7 +191,7 @@ class FeatureRequest(models.Model):
 
     @property
     def horizon_label(self):
-        return horizon_label(self.theme.name if self.theme_id else None)
+        return self.theme.name if self.theme_id else TACTICAL
 
     @property
     def is_committed(self):
@@ -204,9 +204,8 @@ class FeatureRequest(models.Model):
         return demand_of((d.currency, d.amount, d.account_name) for d in self.deals.all())
 
 
-def horizon_label(theme_name):
-    """A request's time horizon as pages name it: its theme, or tactical without one."""
-    return theme_name if theme_name is not None else "Tactical (next 12 months)"
+# The horizon of a request with no product theme.
+TACTICAL = "Tactical (next 12 months)"
 
 
 def demand_of(deals):

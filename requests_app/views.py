@@ -1,6 +1,5 @@
 import csv
 import html
-from functools import lru_cache
 from itertools import groupby
 from urllib.parse import urlencode
 
@@ -15,7 +14,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import Role, User
+from accounts.models import Role, User, display_name_of, team_label_of
 from budgets.dashboard import csv_safe
 from budgets.fiscal import FiscalQuarter
 from budgets.models import Quarter
@@ -26,6 +25,7 @@ from . import services
 from .forms import DealForm, DealFormSet, EscalateForm, ReasonForm, RequestFilterForm, RequestForm
 from .models import (
     ROADMAP_STATUSES,
+    TACTICAL,
     AuditEvent,
     Comment,
     FeatureRequest,
@@ -34,7 +34,6 @@ from .models import (
     ProductNote,
     ProductTheme,
     Status,
-    horizon_label,
 )
 from .templatetags.requests_extras import arr, pk_url
 
@@ -65,7 +64,6 @@ def _get(request, pk, queryset=None):
 
 
 STATUS_LABELS = dict(Status.choices)
-IMPORTANCE_LABELS = dict(Importance.choices)
 
 # What /requests/ shows of each request, read as plain values: building each row's request,
 # author, team, quarter and theme as model objects cost more than the rest of the page. The
@@ -79,35 +77,36 @@ LIST_PAGE_VALUES = (
 )
 
 
-@lru_cache(maxsize=1024)
-def _person(first_name, last_name, username, team_name=""):
-    """An unsaved User with these names: its display_name and team_label, from plain values."""
-    return User(first_name=first_name, last_name=last_name, username=username, team_name=team_name)
+def _horizon(theme_name):
+    """FeatureRequest.horizon_label from its theme's name (None: it has no theme)."""
+    return TACTICAL if theme_name is None else theme_name
 
 
 def _list_page_row(row, demand, quarters, themes):
     """One /requests/ row as the strings its cells show, worked out once here instead of in
     a dozen template lookups per row."""
-    author = _person(row["author__first_name"], row["author__last_name"], row["author__username"])
-    team = row["manager_id"] and _person(
-        row["manager__first_name"],
-        row["manager__last_name"],
-        row["manager__username"],
-        row["manager__team_name"],
-    )
     quarter = quarters.get(row["target_quarter_id"])
     return {
         "pk": row["id"],
         "url": pk_url("requests:detail", row["id"]),
         "title": row["title"],
-        "author": author.display_name,
+        "author": display_name_of(
+            row["author__first_name"], row["author__last_name"], row["author__username"]
+        ),
         "status": row["status"],
         "status_label": STATUS_LABELS.get(row["status"], row["status"]),
-        "team": team.team_label if team else "—",
+        "team": team_label_of(
+            row["manager__team_name"],
+            row["manager__first_name"],
+            row["manager__last_name"],
+            row["manager__username"],
+        )
+        if row["manager_id"]
+        else "—",
         "quarter": quarter.label if quarter else "—",
         "importance": row["importance"],
         "importance_label": IMPORTANCE_LABELS.get(row["importance"], row["importance"]),
-        "horizon": horizon_label(themes.get(row["theme_id"])),
+        "horizon": _horizon(themes.get(row["theme_id"])),
         "arr": arr(demand["arr"]),
         "accounts": demand["accounts"],
     }
@@ -132,7 +131,7 @@ def _filter_options(form, quarters, themes):
     chosen = {name: form[name].value() for name in ("status", "quarter", "team", "importance")}
     chosen["theme"] = form["theme"].value()
     teams = User.objects.filter(role=Role.SALES_MANAGER, is_active=True).values_list(
-        "pk", "first_name", "last_name", "username", "team_name"
+        "pk", "team_name", "first_name", "last_name", "username"
     )
     return {
         "status_options": _options(Status.choices, chosen["status"]),
@@ -141,7 +140,7 @@ def _filter_options(form, quarters, themes):
         ),
         # Compared as text, as the template did ("07" selects no team).
         "team_options": _options(
-            ((str(pk), _person(*names).team_label) for pk, *names in teams),
+            ((str(pk), team_label_of(*names)) for pk, *names in teams),
             str(chosen["team"]),
         ),
         "importance_options": _options(Importance.choices, chosen["importance"]),
@@ -508,14 +507,56 @@ def _quarter_options(quarters):
     )
 
 
-def _ranked_rows(order, page, requests):
-    """The rows of one page of a ranked list: each request with its position in the whole
-    order and the keyboard moves it can take there."""
-    by_id = {fr.pk: fr for fr in requests}
+# What a row of the queue, review and inbox pages shows, read as plain values: building each
+# request and its author, manager, theme and deals as model objects, and looking their fields
+# up one by one in the template, cost more than the rest of those pages together.
+RANKED_ROW_VALUES = (
+    *("id", "title", "importance", "estimate", "theme__name"),
+    *("author__first_name", "author__last_name", "author__username", "manager_id"),
+    *("manager__team_name", "manager__first_name", "manager__last_name", "manager__username"),
+)
+IMPORTANCE_LABELS = dict(Importance.choices)
+
+
+def _row_values(ids):
+    """{id: what a ranked page's row shows of that request}, in two narrow queries (the
+    request with its relations, then its deals for the demand)."""
+    demand = services.demand_by_request(ids)
+    rows = {}
+    for v in FeatureRequest.objects.filter(pk__in=ids).values(*RANKED_ROW_VALUES):
+        pk, d = v["id"], demand[v["id"]]
+        rows[pk] = {
+            "pk": pk,
+            "title": v["title"],
+            "url": pk_url("requests:detail", pk),
+            "importance": v["importance"],
+            "importance_label": IMPORTANCE_LABELS[v["importance"]],
+            "estimate": v["estimate"],
+            "horizon": v["theme__name"] or TACTICAL,
+            "author": display_name_of(
+                v["author__first_name"], v["author__last_name"], v["author__username"]
+            ),
+            "team": team_label_of(
+                v["manager__team_name"],
+                v["manager__first_name"],
+                v["manager__last_name"],
+                v["manager__username"],
+            )
+            if v["manager_id"]
+            else "",
+            "arr": arr(d["arr"]),
+            "accounts": d["accounts"],
+        }
+    return rows
+
+
+def _ranked_rows(order, page, shown):
+    """The rows of one page of a ranked list (`shown`: _row_values of at least its ids): each
+    request with its position in the whole order and the keyboard moves it can take there."""
     last = len(order)
     return [
         {
-            "fr": by_id[pk],
+            **shown[pk],
             "rank": rank,
             "moves": {"top": rank > 1, "up": rank > 1, "down": rank < last, "bottom": rank < last},
         }
@@ -523,14 +564,13 @@ def _ranked_rows(order, page, requests):
     ]
 
 
-def _ranked_page(order, number, queryset, *, per_page=services.RANK_PAGE_SIZE):
+def _ranked_page(order, number, *, per_page=services.RANK_PAGE_SIZE):
     """One page of a whole ranked order (ids), its rows loaded for display, and what the
     page posts back to rank: the whole order it saw."""
     page = services.rank_page(order, number, per_page=per_page)
-    shown = services.with_list_data(queryset.filter(pk__in=list(page.object_list)))
     return {
         "page": page,
-        "rows": _ranked_rows(order, page, shown),
+        "rows": _ranked_rows(order, page, _row_values(list(page.object_list))),
         "seen": ",".join(map(str, order)),
         "count": len(order),
     }
@@ -582,9 +622,7 @@ def _inbox_context(request, teams):
         )
         for team in teams
     }
-    shown = services.with_list_data(
-        FeatureRequest.objects.filter(pk__in=[pk for p in pages.values() for pk in p.object_list])
-    )
+    shown = _row_values([pk for p in pages.values() for pk in p.object_list])
     sections = []
     for team in teams:
         order, page = orders[team.pk], pages[team.pk]
@@ -703,7 +741,7 @@ def _queue_context(request, quarter):
     return {
         "quarter": quarter,
         "budget": getattr(quarter, "budget", None),
-        **_ranked_page(order, _page_number(request), FeatureRequest.objects.all()),
+        **_ranked_page(order, _page_number(request)),
         "can_rank": request.user.role == Role.HEAD_OF_SALES,
         "quarters": Quarter.objects.filter(closed_at__isnull=True),
     }
@@ -779,14 +817,9 @@ def _review_context(request, quarter, **extra):
     budget = quarter.budget
     walked = services.cut_line(services.queue_order(quarter.pk), budget.remaining)
     page = services.rank_page(walked, _page_number(request))
-    shown = {
-        fr.pk: fr
-        for fr in services.with_list_data(
-            FeatureRequest.objects.filter(pk__in=[row["fr"].pk for row in page.object_list])
-        )
-    }
+    shown = _row_values([row["fr"].pk for row in page.object_list])
     rows = [
-        {**row, "fr": shown[row["fr"].pk], "rank": rank}
+        {**row, **shown[row["fr"].pk], "rank": rank}
         for rank, row in enumerate(page.object_list, page.start_index())
     ]
     cut_position = next((i for i, row in enumerate(walked, 1) if row["first_below"]), None)
@@ -1000,7 +1033,7 @@ ROADMAP_VALUES = (
 def _roadmap_card(row):
     """One roadmap card as the strings it shows (_roadmap_cards.html)."""
     year, number = row["target_quarter__fiscal_year"], row["target_quarter__number"]
-    meta = [horizon_label(row["theme__name"])]
+    meta = [_horizon(row["theme__name"])]
     if row["estimate"]:
         meta.append(f"{row['estimate']} points")
     if year is not None:

@@ -11,7 +11,8 @@ from django.utils import timezone
 from accounts.models import User
 from budgets.models import Budget, LedgerEntry
 from budgets.services import quarter_current
-from meetings.models import ActionItem, Decision
+from meetings.models import ActionItem, Decision, Meeting
+from meetings.services import build_agenda
 from requests_app import services as rs
 from requests_app.models import AuditEvent, FeatureRequest, Funding, Status
 
@@ -443,3 +444,41 @@ def test_pages_show_the_local_time_of_the_series(client, cast, series, settings,
     when = f"{starts:%A %-d %B %Y}, 09:00"
     assert when in c.get("/meetings/").content.decode()
     assert f"{when} (Europe/Berlin)" in c.get(f"/meetings/{m.pk}/").content.decode()
+
+
+# --- Which agenda the page shows ------------------------------------------------------------
+
+
+def stored_agenda(meeting):
+    """What the digest stored, recognisable by its budget line."""
+    agenda = build_agenda(meeting)
+    agenda["budget"]["quarter"] = "As emailed"
+    Meeting.objects.filter(pk=meeting.pk).update(agenda_sent=agenda)
+    return agenda
+
+
+def test_a_meeting_that_is_over_shows_the_agenda_as_it_was_emailed(client, cast, past):
+    stored = stored_agenda(past)
+    page = as_user(client, cast.hop).get(f"/meetings/{past.pk}/")
+    assert page.context["agenda"] == stored and page.context["agenda_is_snapshot"]
+    html = page.content.decode()
+    assert "The agenda as it was emailed" in html and "Budget As emailed" in html
+
+
+def test_an_upcoming_meeting_shows_the_live_agenda_though_its_digest_went_out(
+    client, cast, meeting
+):
+    stored_agenda(meeting)
+    page = as_user(client, cast.hop).get(f"/meetings/{meeting.pk}/")
+    assert page.context["agenda"]["budget"]["quarter"] == quarter_of(meeting).label
+    assert not page.context["agenda_is_snapshot"]
+    assert "As emailed" not in page.content.decode()
+
+
+@pytest.mark.parametrize("sent", [None, {}])
+def test_a_meeting_over_without_a_stored_agenda_shows_the_live_one(client, cast, past, sent):
+    Meeting.objects.filter(pk=past.pk).update(agenda_sent=sent)
+    page = as_user(client, cast.hop).get(f"/meetings/{past.pk}/")
+    assert page.context["agenda"]["budget"]["quarter"] == quarter_of(past).label
+    assert not page.context["agenda_is_snapshot"]
+    assert "The agenda as it was emailed" not in page.content.decode()
