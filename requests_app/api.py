@@ -82,10 +82,9 @@ class RequestList(OrderedList, generics.ListCreateAPIView):
     }
     default_ordering = "-created_at"
 
-    def get_queryset(self):
-        qs = services.with_positions(
-            services.with_list_data(services.requests_visible_to(self.request.user))
-        )
+    def filtered(self):
+        """The requests ?status=, ?quarter= and ?q= leave, before visibility."""
+        qs = FeatureRequest.objects.all()
         params = self.request.query_params
         if params.get("status"):
             # Only known states reach the database (PostgreSQL refuses NUL bytes with a 500).
@@ -97,7 +96,34 @@ class RequestList(OrderedList, generics.ListCreateAPIView):
         text = search_text(params)
         if text:
             qs = qs.filter(Q(title__icontains=text) | Q(problem__icontains=text))
-        return self.ordered(qs)
+        return qs
+
+    def get_queryset(self):
+        """The caller's requests, filtered and ordered; list() reads them as plain values."""
+        return self.ordered(self.filtered().filter(services.visible_q(self.request.user)))
+
+    def list(self, request, *args, **kwargs):
+        """Each row built by request_row from plain values, as the ranked lists do, and the
+        total counted by requests_visible_count."""
+        filtered = self.filtered()
+        visible = self.ordered(filtered.filter(services.visible_q(request.user)))
+        rows = services.with_positions(visible).values(
+            *services.LIST_ROW_VALUES, "inbox_position", "queue_position"
+        )
+        count = services.requests_visible_count(request.user, filtered)
+        page = self.paginate_queryset(services.CountedRows(rows, count))
+        demand = services.demand_by_request([row["id"] for row in page])
+        return self.get_paginated_response(
+            [
+                request_row(
+                    row,
+                    demand[row["id"]],
+                    inbox_rank=row["inbox_position"],
+                    queue_rank=row["queue_position"],
+                )
+                for row in page
+            ]
+        )
 
     @extend_schema(
         parameters=[

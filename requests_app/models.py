@@ -159,6 +159,12 @@ class FeatureRequest(models.Model):
             # the other roadmap statuses, read through the status indexes instead of every
             # request (bench: 20,000 rows).
             models.Index(fields=["status", "-shipped_at"], name="req_status_shipped"),
+            # The counts of /requests/ and GET /api/v1/requests/ for sales and product roles
+            # (services.requests_visible_count): "COUNT(*) WHERE escalated_at IS NOT NULL"
+            # reads this index alone, and "... WHERE escalated_at IS NULL AND <visible to the
+            # user>" only the short range of the rest, instead of testing the visibility OR on
+            # every row (bench: 20,000 rows, 4 ms -> 1.5 ms).
+            models.Index(fields=["escalated_at"], name="req_escalated"),
         ]
 
     def __str__(self):
