@@ -60,31 +60,19 @@ def _action_item(a):
     return f"<li>{title}: {owner}, due {due}{overdue}</li>"
 
 
-@register.filter
-def escalation_lines(events):
-    return _join(events, _escalation)
+def _lines_filter(name, line):
+    """A filter joining one agenda list's items, each printed by `line`."""
+
+    def lines(items):
+        return _join(items, line)
+
+    lines.__name__ = name
+    return register.filter(name, lines)
 
 
-@register.filter
-def decision_lines(events):
-    return _join(events, _decision)
-
-
-@register.filter
-def change_lines(changes):
-    return _join(changes, _change)
-
-
-@register.filter
-def deferred_lines(requests):
-    return _join(requests, _deferred)
-
-
-@register.filter
-def deal_lines(deals):
-    return _join(deals, _deal)
-
-
-@register.filter
-def action_item_lines(items):
-    return _join(items, _action_item)
+escalation_lines = _lines_filter("escalation_lines", _escalation)
+decision_lines = _lines_filter("decision_lines", _decision)
+change_lines = _lines_filter("change_lines", _change)
+deferred_lines = _lines_filter("deferred_lines", _deferred)
+deal_lines = _lines_filter("deal_lines", _deal)
+action_item_lines = _lines_filter("action_item_lines", _action_item)
