@@ -44,6 +44,18 @@ from .templatetags.requests_extras import arr, pk_url
 PAGE_SIZE = 25
 
 
+def _team_of(values, none=""):
+    """The team label of a request read with .values() (its manager__ fields), or `none`."""
+    if not values["manager_id"]:
+        return none
+    return team_label_of(
+        values["manager__team_name"],
+        values["manager__first_name"],
+        values["manager__last_name"],
+        values["manager__username"],
+    )
+
+
 def _id_or_none(value):
     """A database id from a query parameter, or None. str.isdigit() alone lets through '²'
     (int() refuses it) and ids beyond 64 bits (SQLite refuses those): both were a 500."""
@@ -99,14 +111,7 @@ def _list_page_row(row, demand, quarters, themes):
         ),
         "status": row["status"],
         "status_label": STATUS_LABELS.get(row["status"], row["status"]),
-        "team": team_label_of(
-            row["manager__team_name"],
-            row["manager__first_name"],
-            row["manager__last_name"],
-            row["manager__username"],
-        )
-        if row["manager_id"]
-        else "—",
+        "team": _team_of(row, none="—"),
         "quarter": quarter.label if quarter else "—",
         "importance": row["importance"],
         "importance_label": IMPORTANCE_LABELS.get(row["importance"], row["importance"]),
@@ -603,14 +608,7 @@ def _row_values(ids):
             "author": display_name_of(
                 v["author__first_name"], v["author__last_name"], v["author__username"]
             ),
-            "team": team_label_of(
-                v["manager__team_name"],
-                v["manager__first_name"],
-                v["manager__last_name"],
-                v["manager__username"],
-            )
-            if v["manager_id"]
-            else "",
+            "team": _team_of(v),
             "arr": arr(d["arr"]),
             "accounts": d["accounts"],
         }
