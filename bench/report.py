@@ -124,31 +124,37 @@ LOAD_NOTE = (
 
 GAPS = """## Where a target is missed, and why
 
+Agendas are now built in under 50 ms each: workers (and the benchmark, before it builds them)
+freeze what they loaded out of the garbage collector's way (`config/runtime.py`); a full
+collection walked all of Django and had paused one build by about 40 ms.
+
 - **Ranked lists** (`/queue/`, `/review/`, `/inbox/`, `api queues/<slug>/`, `api inbox/`)
   show 50 positions a page (the Head of Sales' all-teams page: ten teams with the top five of
   each; the API: five teams a page) and still rank the whole order: the page posts back the
   order it was shown with, a drag splices the page into it, and buttons and "move to
-  position" move across pages. What stays over the floor: each page reads the whole order
-  (ids, and estimates for the running totals and the cut line: one narrow query over the
-  1,000 queued requests), and the rows themselves, each with its link, demand, move buttons
-  or decision forms, rendered by Django's template engine at about 0.1 to 0.2 ms a row.
+  position" move across pages. Rows are read as plain values (the request with its
+  relations, then its deals: two narrow queries) with their labels worked out once in the
+  view. What stays over the floor: each page reads the whole order (ids, and estimates for
+  the running totals and the cut line: one narrow query over the 1,000 queued requests), and
+  prints 50 rows of about 30 template values each (link, meta line, four move buttons, or
+  the review's estimate and decision forms, 2 KiB a row), which Django's template engine
+  renders at about 70 microseconds a row.
 - **Roadmap** (`/roadmap/`, `api roadmap/`): the page shows the first ten of each column
-  (committed work first) with one count query over the roadmap's statuses, and links to a
-  column's own paginated view; the API is a paginated list. What stays over the floor is the
-  count and the sort of the 1,400 current and next-quarter requests behind Now and Next.
-- **Paginated lists** (`/requests/`, `api requests/`, 25 a page) and the request and budget
-  pages are a handful of indexed queries; what remains over the floor is rendering the rows
-  and the filter form, and the paginator's COUNT over the visible requests.
+  (committed work first), each column's query also giving the column's length, and links to
+  a column's own paginated view; the API is a paginated list. What stays over the floor is
+  four column queries over the 1,400 current and next-quarter requests behind Now and Next:
+  planning them and building them in Django's ORM cost about 7 to 8 ms.
+- **Paginated lists** (`/requests/`, `api requests/`, 25 a page): rows are plain values and
+  the total is exact and cheap (sales and product roles see every escalated request, so
+  those are counted from an index alone and only the rest is checked row by row); what
+  remains over the floor is the row query with its joins, the filter bar and the rows.
+- **Request and budget pages** (8 to 10 queries): each query costs 0.4 to 0.9 ms with the
+  ORM; the budget page also reads the quarter's whole ledger for its burn chart.
 - **Meeting page** (12 queries, flat with data): the agenda is built live on every view
-  (the whole queue for the cut line, a week of escalations and decisions, a month of
-  closing deals, read as plain rows in at most seven queries) and every line of it is
-  rendered; what remains over the floor is that work, not queries.
-- **Agendas under 50 ms each**: the median and p95 are under it; a few builds of the 200 are
-  not. Two in-process rounds over the same 200 meetings put their slowest at different
-  meetings each time (89 and 84 ms in one round, 83 and 73 ms in the next), so the max is a
-  pause of the process or the database rather than one costly meeting. The first build in a
-  process (about 180 ms) is now done once untimed, yet a single pause can still cost as
-  much, as the max above shows. Not fixed.
+  from about 1,900 rows (the whole queue for the cut line, a week of escalations and
+  decisions, a month of closing deals) and prints about 820 lines (100 KiB); building it is
+  about 20 ms in-process (8 ms SQL, 5 ms ORM, 7 ms Python) and rendering about 5 ms.
+  Caching the agenda could go stale, so it is not cached.
 - **Approvals per second**: approvals of one quarter take its row lock one at a time (by
   design), from their `SELECT ... FOR UPDATE` to the end of COMMIT: 8 statements (the lock;
   the request re-read with the visibility check and the queue position it leaves; the
@@ -160,8 +166,9 @@ GAPS = """## Where a target is missed, and why
   9 ms an approval, so one quarter takes at most 110 to 140 approvals a second even with
   cores to spare. The run is CPU-bound before that: an approval costs about 18 ms of CPU in
   the web worker (Django, DRF, the token, 14 queries and the answer) and 5 ms in
-  PostgreSQL, and the 32 client threads share the two cores, so they top out near
-  2,000 / 24, about 85 approvals a second; 200 would need the whole approval under 10 ms.
+  PostgreSQL (measured before the latest round of changes), and the 32 client threads
+  share the two cores, so they top out near 100 approvals a second; 200 would need the
+  whole approval, web worker, database and client, under 10 ms of CPU.
   `python -m bench.load` runs the approvals alone and splits their CPU between the web
   workers, PostgreSQL and the clients.
 """
