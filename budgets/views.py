@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from accounts.models import User
+from accounts.models import display_name_of
 from config.errors import DomainError
 
 from .dashboard import burn_svg_points, burn_weeks, committed_splits, csv_safe
@@ -131,12 +131,9 @@ def _ledger_page(budget, number):
     rows = []
     for e in entries:
         if e.actor_id and e.actor_id not in actors:
-            # The User model's own rule for a name (display_name), from the joined columns.
-            actors[e.actor_id] = User(
-                username=e.actor__username,
-                first_name=e.actor__first_name,
-                last_name=e.actor__last_name,
-            ).display_name
+            actors[e.actor_id] = display_name_of(
+                e.actor__first_name, e.actor__last_name, e.actor__username
+            )
         rows.append(
             {
                 # {{ created_at|date:"j M Y H:i" }} in the current time zone.

@@ -1,12 +1,11 @@
 """Shapes of the JSON API. They validate input shape only; every rule lives in services."""
 
 import datetime as dt
-from functools import lru_cache
 
 from django.utils import timezone
 from rest_framework import serializers
 
-from accounts.models import User
+from accounts.models import team_label_of
 from budgets.fiscal import FiscalQuarter
 from budgets.services import MAX_POINTS
 
@@ -151,13 +150,6 @@ class RoadmapItemSerializer(FeatureRequestSerializer):
 _timestamp = serializers.DateTimeField()
 
 
-@lru_cache(maxsize=1024)
-def _team_label(team_name, first_name, last_name, username):
-    return User(
-        team_name=team_name, first_name=first_name, last_name=last_name, username=username
-    ).team_label
-
-
 def request_row(row, demand, *, inbox_rank=None, queue_rank=None):
     """FeatureRequestSerializer(fr).data built from plain values, for the long ranked lists:
     `row` from services.list_rows, `demand` from services.demand_by_request and the
@@ -176,7 +168,7 @@ def request_row(row, demand, *, inbox_rank=None, queue_rank=None):
         "theme": row["theme__name"],
         "status": row["status"],
         "author": row["author__username"],
-        "team": _team_label(
+        "team": team_label_of(
             row["manager__team_name"],
             row["manager__first_name"],
             row["manager__last_name"],

@@ -317,7 +317,8 @@ def _detail_context(request, fr):
     for deal in deals:
         deal["stage_label"] = _STAGES.get(deal["stage"], deal["stage"])
     followers = [
-        (pk, _display_name(*names)) for pk, *names in fr.followers.values_list("pk", *_NAME_FIELDS)
+        (pk, display_name_of(*names))
+        for pk, *names in fr.followers.values_list("pk", *_NAME_FIELDS)
     ]
     can_add_deal = services.can_add_deal(user, fr)
     context = {
@@ -368,12 +369,7 @@ _DEAL = ("account_name", "amount", "currency", "stage", "expected_close_date", "
 _STAGES = dict(Stage.choices)
 _REMARK = ("body", "created_at")
 _EVENT = ("action", "from_status", "to_status", "reason", "old_value", "new_value", "created_at")
-_NAME_FIELDS = ("username", "first_name", "last_name")
-
-
-def _display_name(username, first_name, last_name):
-    """A user's name as pages show it (User.display_name), from its name columns."""
-    return User(username=username, first_name=first_name, last_name=last_name).display_name
+_NAME_FIELDS = ("first_name", "last_name", "username")  # display_name_of's order
 
 
 def _rows_naming(queryset, person, *fields):
@@ -385,7 +381,7 @@ def _rows_naming(queryset, person, *fields):
         pk = row.pop(f"{person}_id")
         name_columns = [row.pop(column) for column in joined]
         if pk is not None and pk not in names:
-            names[pk] = _display_name(*name_columns)
+            names[pk] = display_name_of(*name_columns)
         row[person] = names.get(pk)
         rows.append(row)
     return rows
@@ -604,7 +600,7 @@ def _row_values(ids):
             "importance": v["importance"],
             "importance_label": IMPORTANCE_LABELS[v["importance"]],
             "estimate": v["estimate"],
-            "horizon": v["theme__name"] or TACTICAL,
+            "horizon": _horizon(v["theme__name"]),
             "author": display_name_of(
                 v["author__first_name"], v["author__last_name"], v["author__username"]
             ),
