@@ -69,12 +69,17 @@ RANK_OFFSET = 1_000_000  # parks ranks out of the way while a queue is renumbere
 # --- Visibility ----------------------------------------------------------------------------
 
 
+def sees_every_escalated(user):
+    """Sales and product roles see every request that reached product (visible_q)."""
+    return user.is_authenticated and user.is_active and (user.is_sales or user.is_product)
+
+
 def visible_q(user) -> Q:
     """Who sees what (DOMAIN.md). `escalated_at` marks requests that reached product."""
     if not user.is_authenticated or not user.is_active:
         return Q(pk__in=[])
     q = Q(author=user) | Q(status__in=ROADMAP_STATUSES)
-    if user.is_sales or user.is_product:
+    if sees_every_escalated(user):
         q |= Q(escalated_at__isnull=False)
     if user.role == Role.HEAD_OF_SALES:
         q |= Q(submitted_at__isnull=False)
@@ -155,13 +160,13 @@ def requests_visible_count(user, requests=None):
     by visibility; all requests by default) `user` sees: the count of
     requests_visible_to(user) narrowed the same way, exact.
 
-    Sales and product roles see every escalated request (visible_q), and in a big company
-    that is nearly all of them. A COUNT that tests visible_q's OR on every row reads the whole
-    table (bench, 20,000 requests: 4-7 ms); counting the escalated ones in the req_escalated
-    index alone, then testing visible_q only on the others (a short range of that index),
-    gives the same number for a fraction (1.5 ms)."""
+    Sales and product roles see every escalated request (sees_every_escalated), and in a big
+    company that is nearly all of them. A COUNT that tests visible_q's OR on every row reads
+    the whole table (bench, 20,000 requests: 4-7 ms); counting the escalated ones in the
+    req_escalated index alone, then testing visible_q only on the others (a short range of
+    that index), gives the same number for a fraction (1.5 ms)."""
     requests = FeatureRequest.objects.all() if requests is None else requests
-    if not (user.is_authenticated and user.is_active and (user.is_sales or user.is_product)):
+    if not sees_every_escalated(user):
         return requests.filter(visible_q(user)).count()
     return (
         requests.filter(escalated_at__isnull=False).count()
