@@ -96,6 +96,15 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # Only for the rows of long lists, included from Django templates by {% jinja %}
+        # (config/jinja2.py says why).
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "NAME": "jinja2",
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "config.jinja2.environment"},
+    },
 ]
 
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
