@@ -638,20 +638,34 @@ def _ranked_page(order, number, *, per_page=services.RANK_PAGE_SIZE):
 
 
 def _inbox_teams(request):
+    """(the teams whose inboxes the page shows, every team the Head of Sales may pick from),
+    or None for someone with no inbox. Sales managers are read once for both."""
     user = request.user
     if user.role == Role.SALES_MANAGER:
-        return [user]
+        return [user], []
     if user.role == Role.HEAD_OF_SALES:
-        teams = User.objects.filter(role=Role.SALES_MANAGER, is_active=True)
+        every = list(User.objects.filter(role=Role.SALES_MANAGER, is_active=True))
         # Only the page's own ?team= filter narrows what is shown. The posted `team` names the
         # inbox to reorder; it must not narrow the re-rendered page, or an htmx reorder on the
         # all-teams page would swap in a fragment with just that one team.
         team = request.GET.get("team")
         if team:
             team_id = _id_or_none(team)
-            teams = teams.filter(pk=team_id) if team_id else teams.none()
-        return list(teams)
+            return [t for t in every if t.pk == team_id], every
+        return every, every
     return None
+
+
+def _team_options(teams, selected):
+    """The team picker's <option>s after "All teams", `selected` (the ?team= text) chosen."""
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        (
+            (t.pk, mark_safe(" selected") if str(t.pk) == selected else "", t.team_label)
+            for t in teams
+        ),
+    )
 
 
 # The Head of Sales' all-teams inbox is an overview: teams a page at a time, each with the top
@@ -660,7 +674,7 @@ TEAMS_PER_PAGE = 10
 INBOX_PREVIEW = 5
 
 
-def _inbox_context(request, teams):
+def _inbox_context(request, teams, every_team):
     overview = request.user.role == Role.HEAD_OF_SALES and not request.GET.get("team")
     team_page = None
     if overview:
@@ -709,10 +723,7 @@ def _inbox_context(request, teams):
         "team_query": urlencode({"team": team}) if team else "",
         # Where a re-order posts and comes back to: this team (or all) and this page.
         "reorder_url": f"{reverse('inbox')}?{urlencode(where)}" if where else reverse("inbox"),
-        "all_teams": User.objects.filter(role=Role.SALES_MANAGER, is_active=True)
-        if request.user.role == Role.HEAD_OF_SALES
-        else [],
-        "selected_team": request.GET.get("team", ""),
+        "team_options": _team_options(every_team, team) if every_team else "",
         "escalate_options": _quarter_options(services.escalation_quarters()),
         "reason_form": ReasonForm(),
     }
@@ -721,11 +732,12 @@ def _inbox_context(request, teams):
 @login_required
 @require_http_methods(["GET", "POST"])
 def inbox(request):
-    teams = _inbox_teams(request)
-    if teams is None:
+    found = _inbox_teams(request)
+    if found is None:
         return _forbidden(
             request, NotAllowed("The team inbox is for sales managers and the Head of Sales.")
         )
+    teams, every_team = found
     status = 200
     if request.method == "POST":
         manager = next((t for t in teams if str(t.pk) == request.POST.get("team")), None)
@@ -740,7 +752,7 @@ def inbox(request):
         )
         if response:
             return response
-    context = _inbox_context(request, teams)
+    context = _inbox_context(request, teams, every_team)
     template = "requests_app/_inbox_sections.html" if request.htmx else "requests_app/inbox.html"
     return render(request, template, context, status=status)
 
