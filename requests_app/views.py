@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
@@ -799,8 +800,23 @@ def _page_query(request):
     return f"&page={number}" if number and number.isdecimal() and int(number) > 1 else ""
 
 
+def _open_quarters(request):
+    """The open quarters with their budgets (the queue's and review's quarter switch), read
+    once a request: the quarter a page shows is nearly always one of them."""
+    if not hasattr(request, "_open_quarters"):
+        request._open_quarters = list(
+            Quarter.objects.filter(closed_at__isnull=True).select_related("budget")
+        )
+    return request._open_quarters
+
+
 def _queue_quarter(request):
     slug = request.GET.get("quarter") or request.POST.get("quarter")
+    wanted = FiscalQuarter.parse(slug) if slug else FiscalQuarter.containing(timezone.localdate())
+    if wanted is not None:
+        for quarter in _open_quarters(request):
+            if quarter.fiscal == wanted and hasattr(quarter, "budget"):
+                return quarter
     if slug:
         quarter = quarter_from_slug(slug)
         if quarter is None:
@@ -816,7 +832,7 @@ def _queue_context(request, quarter):
         "budget": getattr(quarter, "budget", None),
         **_ranked_page(order, _page_number(request)),
         "can_rank": request.user.role == Role.HEAD_OF_SALES,
-        "quarters": Quarter.objects.filter(closed_at__isnull=True),
+        "quarters": _open_quarters(request),
     }
 
 
@@ -908,7 +924,7 @@ def _review_context(request, quarter, **extra):
         "can_decide": user.role == Role.HEAD_OF_PRODUCT,
         "can_estimate": user.is_product,
         "defer_options": _quarter_options(services.deferral_quarters_for(quarter)),
-        "quarters": Quarter.objects.filter(closed_at__isnull=True),
+        "quarters": _open_quarters(request),
         "unestimated": sum(1 for row in walked if row["unestimated"]),
     }
     context.update(extra)
