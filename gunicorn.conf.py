@@ -54,7 +54,9 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 
 def post_worker_init(worker):
-    """Each worker, once it has loaded the app: keep the collector off what it loaded."""
-    from config.runtime import settle_gc
+    """Each worker, once it has loaded the app: compile the templates, then keep the
+    collector off what it loaded."""
+    from config.runtime import settle_gc, warm_templates
 
+    warm_templates()
     settle_gc()

@@ -36,3 +36,24 @@ def test_a_celery_worker_freezes_what_it_loaded(thawed, signal):
     signal.send(sender=None)
 
     assert gc.get_freeze_count() > 1000
+
+
+def test_a_gunicorn_worker_compiles_the_templates_before_its_first_request(thawed, settings):
+    """The first request for a page in a fresh worker does not pay for compiling it."""
+    from django.template import engines
+    from django.template.loaders.cached import Loader as CachedLoader
+
+    jinja = engines["jinja2"].env
+    jinja.cache.clear()
+    django_engine = engines["django"].engine
+    cached = [
+        loader for loader in django_engine.template_loaders if isinstance(loader, CachedLoader)
+    ]
+    for loader in cached:
+        loader.reset()
+
+    runpy.run_path(str(ROOT / "gunicorn.conf.py"))["post_worker_init"](worker=None)
+
+    assert any(key[1] == "requests_app/_queue_list.html" for key in jinja.cache)
+    assert all("requests_app/queue.html" in loader.get_template_cache for loader in cached)
+    assert cached, "DEBUG is off in the suite, so Django caches compiled templates"
