@@ -508,7 +508,10 @@ def _inbox_managers(user, team=None):
         return [user]
     if user.role == Role.HEAD_OF_SALES:
         # By name (User.Meta.ordering, usernames unique): the order of the teams' pages.
-        managers = User.objects.filter(role=Role.SALES_MANAGER, is_active=True)
+        # The inbox reads a manager's id and team label only.
+        managers = User.objects.filter(role=Role.SALES_MANAGER, is_active=True).only(
+            "id", "username", "first_name", "last_name", "team_name"
+        )
         return list(managers.filter(pk=team) if team else managers)
     raise NotAllowed("The team inbox is for sales managers and the Head of Sales.")
 
