@@ -66,7 +66,8 @@ def quarter_from_slug(slug) -> Quarter | None:
     fq = FiscalQuarter.parse(slug)
     if fq is None:
         return None
-    return Quarter.objects.for_fiscal(fq).select_related("budget").first()
+    # A slug names at most one quarter: no ORDER BY (first() adds one) to build and plan.
+    return next(iter(Quarter.objects.for_fiscal(fq).select_related("budget").order_by()[:1]), None)
 
 
 # --- Validation ----------------------------------------------------------------------------

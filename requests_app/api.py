@@ -7,6 +7,7 @@ from django.core.paginator import InvalidPage
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
@@ -107,12 +108,13 @@ class RequestList(OrderedList, generics.ListCreateAPIView):
         total counted by requests_visible_count."""
         filtered = self.filtered()
         visible = self.ordered(filtered.filter(services.visible_q(request.user)))
-        rows = services.with_positions(visible).values(
-            *services.LIST_ROW_VALUES, "inbox_position", "queue_position"
+        rows = services.list_rows(
+            services.with_positions(visible), "inbox_position", "queue_position"
         )
         count = services.requests_visible_count(request.user, filtered)
         page = self.paginate_queryset(services.CountedRows(rows, count))
         demand = services.demand_by_request([row["id"] for row in page])
+        zone = timezone.get_current_timezone()
         return self.get_paginated_response(
             [
                 request_row(
@@ -120,6 +122,7 @@ class RequestList(OrderedList, generics.ListCreateAPIView):
                     demand[row["id"]],
                     inbox_rank=row["inbox_position"],
                     queue_rank=row["queue_position"],
+                    zone=zone,
                 )
                 for row in page
             ]
@@ -376,7 +379,7 @@ def _page_link(url, number, param="page"):
 def _rows_by_id(ids):
     """The rows of one page's requests and their demand, in two queries."""
     demand = services.demand_by_request(ids)
-    rows = services.list_rows(FeatureRequest.objects.filter(pk__in=ids))
+    rows = services.list_rows(FeatureRequest.objects.filter(services.AnyOf("pk", ids)).order_by())
     return {row["id"]: (row, demand[row["id"]]) for row in rows}
 
 
@@ -386,12 +389,13 @@ def _queue_payload(request, quarter, *, number, size):
     page = _page(rows, number, size)
     shown = _rows_by_id([row["fr"].pk for row in page])
     items = []
+    zone = timezone.get_current_timezone()
     for position, row in enumerate(page, page.start_index()):
         if row["fr"].pk not in shown:  # it left the queue between the two reads
             continue
         items.append(
             {
-                **request_row(*shown[row["fr"].pk], queue_rank=position),
+                **request_row(*shown[row["fr"].pk], queue_rank=position, zone=zone),
                 "rank": position,
                 "running_total": row["running_total"],
                 "below_cut_line": row["below"],
@@ -504,7 +508,10 @@ def _inbox_managers(user, team=None):
         return [user]
     if user.role == Role.HEAD_OF_SALES:
         # By name (User.Meta.ordering, usernames unique): the order of the teams' pages.
-        managers = User.objects.filter(role=Role.SALES_MANAGER, is_active=True)
+        # The inbox reads a manager's id and team label only.
+        managers = User.objects.filter(role=Role.SALES_MANAGER, is_active=True).only(
+            "id", "username", "first_name", "last_name", "team_name"
+        )
         return list(managers.filter(pk=team) if team else managers)
     raise NotAllowed("The team inbox is for sales managers and the Head of Sales.")
 
@@ -515,10 +522,11 @@ def _inbox_team(request, manager, order, shown, *, number, size):
     pages = _page_count(len(order), size)
     start = (number - 1) * size
     items = []
+    zone = timezone.get_current_timezone()
     for position, pk in enumerate(order[start : start + size], start + 1):
         if pk not in shown:  # it left the inbox between the two reads
             continue
-        items.append(request_row(*shown[pk], inbox_rank=position))
+        items.append(request_row(*shown[pk], inbox_rank=position, zone=zone))
     # A team's pages are its own list: ?team= with the page, whatever teams page this is.
     url = replace_query_param(
         remove_query_param(_list_url(request, "api-inbox"), "teams_page"), "team", manager.pk
@@ -666,21 +674,24 @@ class Roadmap(generics.ListAPIView):
     serializer_class = RoadmapItemSerializer  # the rows' shape; request_row builds them
 
     def get_queryset(self):
-        return services.list_rows(
-            services.requests_visible_to(self.request.user).filter(
+        return (
+            services.requests_visible_to(self.request.user)
+            .filter(
                 Q(status__in=[Status.APPROVED, Status.IN_PROGRESS, Status.DEFERRED])
                 | services.recently_shipped_q()
             )
-        ).order_by("target_quarter__fiscal_year", "target_quarter__number", "pk")
+            .order_by("target_quarter__fiscal_year", "target_quarter__number", "pk")
+        )
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
+        page = self.paginate_queryset(services.PageRows(self.get_queryset()))
         demand = services.demand_by_request([row["id"] for row in page])
+        zone = timezone.get_current_timezone()
         # Roadmap states hold no inbox or queue rank (the database's checks).
         return self.get_paginated_response(
             [
                 {
-                    **request_row(row, demand[row["id"]]),
+                    **request_row(row, demand[row["id"]], zone=zone),
                     "committed": row["status"] in ROADMAP_STATUSES,
                 }
                 for row in page

@@ -4,6 +4,7 @@ client must not be able to tell the two apart."""
 import json
 
 import pytest
+from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 from requests_app import services
@@ -62,6 +63,20 @@ def test_request_row_matches_the_serializer_for_every_kind_of_row(assorted, cast
     assert _as_json(request_row(rows[assorted[0].pk], demand[assorted[0].pk]))["team"] == (
         "Team Mgr2 Test"
     )
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/St_Johns"])
+def test_request_row_writes_timestamps_as_the_serializer_does_in_any_time_zone(assorted, zone):
+    fr = assorted[2]
+    [row] = services.list_rows(FeatureRequest.objects.filter(pk=fr.pk))
+    demand = services.demand_by_request([fr.pk])[fr.pk]
+    with timezone.override(zone):
+        expected = _as_json(FeatureRequestSerializer(fr).data)
+        shown = _as_json(request_row(row, demand))
+        passed = _as_json(request_row(row, demand, zone=timezone.get_current_timezone()))
+    assert shown["created_at"] == passed["created_at"] == expected["created_at"]
+    assert shown["updated_at"] == passed["updated_at"] == expected["updated_at"]
+    assert expected["created_at"].endswith("Z") == (zone == "UTC")
 
 
 def _serialized(pk):
