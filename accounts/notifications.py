@@ -38,7 +38,8 @@ VERBS = {
 
 
 def recipients_for(fr, actor, move):
-    """Who is told about `move` of `fr`, in one query. Nothing here is guarded by the locks a
+    """Who is told about `move` of `fr`, in one query, as (user id, notification mode) pairs:
+    all notify_move needs, without building each user. Nothing here is guarded by the locks a
     move takes (the author never changes; following is not a move), so a move may ask before
     it takes them; submit asks after, once the request names its manager."""
     wanted = []
@@ -55,6 +56,7 @@ def recipients_for(fr, actor, move):
         User.objects.filter(reduce(operator.or_, wanted), is_active=True)
         .exclude(notification_mode=NotificationMode.NONE)
         .exclude(pk=getattr(actor, "pk", None))
+        .values_list("pk", "notification_mode")
     )
 
 
@@ -74,14 +76,16 @@ def notify_move(fr, actor, move, *, reason="", recipients=None):
     made = Notification.objects.bulk_create(
         [
             Notification(
-                user=user,
+                user_id=user_id,
                 request=fr,
                 verb=move,
                 subject=subject,
                 body=body,
-                daily=user.notification_mode == NotificationMode.DAILY,
+                daily=mode == NotificationMode.DAILY,
             )
-            for user in (recipients_for(fr, actor, move) if recipients is None else recipients)
+            for user_id, mode in (
+                recipients_for(fr, actor, move) if recipients is None else recipients
+            )
         ]
     )
     immediate = [n.pk for n in made if not n.daily]
