@@ -46,8 +46,10 @@ def recipients_for(fr, actor, move):
     if move == "submit" and fr.manager_id:
         wanted.append(Q(pk=fr.manager_id))
     if move in TELL_AUTHOR_AND_FOLLOWERS:
+        # By the request's id alone: an approval asks before it has read the request.
+        author = User.authored_requests.field.model.objects.filter(pk=fr.pk)
         following = User.followed_requests.through.objects.filter(featurerequest_id=fr.pk)
-        wanted += [Q(pk=fr.author_id), Q(pk__in=following.values("user_id"))]
+        wanted += [Q(pk__in=author.values("author_id")), Q(pk__in=following.values("user_id"))]
     if move == "escalate":
         wanted.append(Q(role__in=list(PRODUCT_ROLES)))
     if not wanted:

@@ -394,9 +394,7 @@ def _lock(user, request_ids, *, quarter_ids=(), inboxes=True, positions=False):
     # The quarters were locked just above, so the positions are current, and the quarters
     # read under their lock are the requests' own: moves that read fr.target_quarter
     # (approve, defer) need no join and no further query.
-    locked = FeatureRequest.objects.select_for_update().filter(pk__in=request_ids).order_by("pk")
-    if positions:
-        locked = locked.annotate(queue_position=_position_of("target_quarter", "queue_rank"))
+    locked = (_LOCKED_WITH_POSITION if positions else _LOCKED).filter(pk__in=request_ids)
     if user:
         locked = locked.annotate(visible=ExpressionWrapper(visible_q(user), BooleanField()))
     locked = {fr.pk: fr for fr in locked}
@@ -414,6 +412,14 @@ def _lock(user, request_ids, *, quarter_ids=(), inboxes=True, positions=False):
     if len(locked) != len(wanted) or (user and not all(fr.visible for fr in locked.values())):
         raise NotFound("No such request.")
     return [locked[pk] for pk in request_ids]
+
+
+# The locked re-read's fixed part, built once: resolving the position's subquery cost about
+# as much as running the whole statement, and the move pays it while holding the locks.
+_LOCKED = FeatureRequest.objects.select_for_update().order_by("pk")
+_LOCKED_WITH_POSITION = _LOCKED.annotate(
+    queue_position=_position_of("target_quarter", "queue_rank")
+)
 
 
 def _lock_quarters(where):
