@@ -54,11 +54,14 @@ def recipients_for(fr, actor, move):
         wanted.append(Q(role__in=list(PRODUCT_ROLES)))
     if not wanted:
         return []
+    # One filter() call: each further filter() or exclude() clones and resolves the query again.
     return list(
-        User.objects.filter(reduce(operator.or_, wanted), is_active=True)
-        .exclude(notification_mode=NotificationMode.NONE)
-        .exclude(pk=getattr(actor, "pk", None))
-        .values_list("pk", "notification_mode")
+        User.objects.filter(
+            reduce(operator.or_, wanted),
+            ~Q(notification_mode=NotificationMode.NONE),
+            ~Q(pk=getattr(actor, "pk", None)),
+            is_active=True,
+        ).values_list("pk", "notification_mode")
     )
 
 

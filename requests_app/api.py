@@ -66,9 +66,7 @@ def _shown(request, pk):
     about a third of building the request, its four relations and its deals as model objects
     and running them through the serializer's fields. A position is counted only for a
     request that is in an inbox or a queue."""
-    row = services.request_get_for_user(
-        request.user, pk, queryset=FeatureRequest.objects.values(*services.SHOWN_VALUES)
-    )
+    row = services.request_get_for_user(request.user, pk, queryset=services.SHOWN_ROWS)
     return request_row(
         row,
         services.demand_by_request([row["id"]])[row["id"]],
