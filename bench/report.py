@@ -169,17 +169,18 @@ collection walked all of Django and had paused one build by about 40 ms.
   lock grows with the queue, the followers or the endpoints. The locked re-read reuses the
   quarters the lock read and a position subquery built once, so little Python runs between
   the locked statements: `python -m bench.approve` measures the lock held about 5 to 7 ms an
-  approval, so one quarter takes at most 140 to 200 approvals a second even with cores to
-  spare. The run is CPU-bound before that: an approval through the API is 12 queries and
-  its COMMIT (the token, who hears, the endpoints, the seven above, the answer's row and its
-  deals; the answer is built from plain values by request_row, and the approval's own
-  locked read answers 404 for a request the caller may not see, so the API does not look it
-  up first), and costs about 12 to 13 ms of CPU in the gunicorn worker and 3.5 ms in PostgreSQL
-  (`python -m bench.load`); the 32 client threads share the two cores with them, so they
-  top out near 100 approvals a second; 200 would need the whole approval, web worker,
-  database and client, under 10 ms of CPU, about what Django, DRF and the ORM take for 12
-  queries alone. `python -m bench.load` runs the approvals alone and splits their CPU
-  between the web workers, PostgreSQL and the clients.
+  approval on a quiet machine (more under load), so one quarter takes at most 140 to 200
+  approvals a second even with cores to spare. The run is CPU-bound before that: an approval
+  through the API is 12 queries and its COMMIT (the token, who hears, the endpoints, the
+  seven above, the answer's row and its deals; the answer is built from plain values by
+  request_row, and the approval's own locked read answers 404 for a request the caller may
+  not see, so the API does not look it up first), and costs about 10.5 to 13.5 ms of CPU in
+  the gunicorn worker and 3 to 4 ms in PostgreSQL (`python -m bench.load`); the 32 client
+  threads share the two cores with them, so they top out near 100 to 120 approvals a second;
+  200 would need the whole approval, web worker, database and client, under 10 ms of CPU,
+  about what Django, DRF and the ORM take for 12 queries alone. `python -m bench.load` runs
+  the approvals alone and splits their CPU between the web workers, PostgreSQL and the
+  clients.
 """
 
 
