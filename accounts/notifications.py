@@ -38,23 +38,30 @@ VERBS = {
 
 
 def recipients_for(fr, actor, move):
-    """Who is told about `move` of `fr`, in one query. Nothing here is guarded by the locks a
+    """Who is told about `move` of `fr`, in one query, as (user id, notification mode) pairs:
+    all notify_move needs, without building each user. Nothing here is guarded by the locks a
     move takes (the author never changes; following is not a move), so a move may ask before
     it takes them; submit asks after, once the request names its manager."""
     wanted = []
     if move == "submit" and fr.manager_id:
         wanted.append(Q(pk=fr.manager_id))
     if move in TELL_AUTHOR_AND_FOLLOWERS:
+        # By the request's id alone: an approval asks before it has read the request.
+        author = User.authored_requests.field.model.objects.filter(pk=fr.pk)
         following = User.followed_requests.through.objects.filter(featurerequest_id=fr.pk)
-        wanted += [Q(pk=fr.author_id), Q(pk__in=following.values("user_id"))]
+        wanted += [Q(pk__in=author.values("author_id")), Q(pk__in=following.values("user_id"))]
     if move == "escalate":
         wanted.append(Q(role__in=list(PRODUCT_ROLES)))
     if not wanted:
         return []
+    # One filter() call: each further filter() or exclude() clones and resolves the query again.
     return list(
-        User.objects.filter(reduce(operator.or_, wanted), is_active=True)
-        .exclude(notification_mode=NotificationMode.NONE)
-        .exclude(pk=getattr(actor, "pk", None))
+        User.objects.filter(
+            reduce(operator.or_, wanted),
+            ~Q(notification_mode=NotificationMode.NONE),
+            ~Q(pk=getattr(actor, "pk", None)),
+            is_active=True,
+        ).values_list("pk", "notification_mode")
     )
 
 
@@ -74,14 +81,16 @@ def notify_move(fr, actor, move, *, reason="", recipients=None):
     made = Notification.objects.bulk_create(
         [
             Notification(
-                user=user,
+                user_id=user_id,
                 request=fr,
                 verb=move,
                 subject=subject,
                 body=body,
-                daily=user.notification_mode == NotificationMode.DAILY,
+                daily=mode == NotificationMode.DAILY,
             )
-            for user in (recipients_for(fr, actor, move) if recipients is None else recipients)
+            for user_id, mode in (
+                recipients_for(fr, actor, move) if recipients is None else recipients
+            )
         ]
     )
     immediate = [n.pk for n in made if not n.daily]

@@ -160,21 +160,27 @@ collection walked all of Django and had paused one build by about 40 ms.
   about 20 ms in-process (8 ms SQL, 5 ms ORM, 7 ms Python) and rendering about 5 ms.
   Caching the agenda could go stale, so it is not cached.
 - **Approvals per second**: approvals of one quarter take its row lock one at a time (by
-  design), from their `SELECT ... FOR UPDATE` to the end of COMMIT: 8 statements (the lock;
-  the request re-read with the visibility check and the queue position it leaves; the
-  budget's conditional `UPDATE ... RETURNING`; the ledger entry; the request; its audit
-  event; its notifications; COMMIT, which waits for the WAL flush, about 4 ms on this disk).
-  Who hears about an approval and which webhook endpoints listen are read before the lock,
-  and ranks are a sparse strict order, so nothing under the lock grows with the queue, the
-  followers or the endpoints. `python -m bench.approve` measures the lock held about 7 to
-  9 ms an approval, so one quarter takes at most 110 to 140 approvals a second even with
-  cores to spare. The run is CPU-bound before that: an approval costs about 18 ms of CPU in
-  the web worker (Django, DRF, the token, 14 queries and the answer) and 5 ms in
-  PostgreSQL (measured before the latest round of changes), and the 32 client threads
-  share the two cores, so they top out near 100 approvals a second; 200 would need the
-  whole approval, web worker, database and client, under 10 ms of CPU.
-  `python -m bench.load` runs the approvals alone and splits their CPU between the web
-  workers, PostgreSQL and the clients.
+  design), from their `SELECT ... FOR UPDATE` to the end of COMMIT: 8 statements (the lock,
+  which also finds the request's quarter; the request re-read with the visibility check and
+  the queue position it leaves; the budget's conditional `UPDATE ... RETURNING`; the ledger
+  entry; the request; its audit event; its notifications; COMMIT, which waits for the WAL
+  flush, 1 to 4 ms on this disk). Who hears about an approval and which webhook endpoints
+  listen are read before the lock, and ranks are a sparse strict order, so nothing under the
+  lock grows with the queue, the followers or the endpoints. The locked re-read reuses the
+  quarters the lock read and a position subquery built once, so little Python runs between
+  the locked statements: `python -m bench.approve` measures the lock held about 5 to 7 ms an
+  approval on a quiet machine (more under load), so one quarter takes at most 140 to 200
+  approvals a second even with cores to spare. The run is CPU-bound before that: an approval
+  through the API is 12 queries and its COMMIT (the token, who hears, the endpoints, the
+  seven above, the answer's row and its deals; the answer is built from plain values by
+  request_row, and the approval's own locked read answers 404 for a request the caller may
+  not see, so the API does not look it up first), and costs about 10.5 to 13.5 ms of CPU in
+  the gunicorn worker and 3 to 4 ms in PostgreSQL (`python -m bench.load`); the 32 client
+  threads share the two cores with them, so they top out near 100 to 120 approvals a second;
+  200 would need the whole approval, web worker, database and client, under 10 ms of CPU,
+  about what Django, DRF and the ORM take for 12 queries alone. `python -m bench.load` runs
+  the approvals alone and splits their CPU between the web workers, PostgreSQL and the
+  clients.
 """
 
 

@@ -182,12 +182,7 @@ class FeatureRequest(models.Model):
         return self._position("target_quarter", "queue_rank")
 
     def _position(self, container, field):
-        rank = getattr(self, field)
-        if rank is None:
-            return None
-        container_id = getattr(self, f"{container}_id")
-        ahead = {f"{container}_id": container_id, f"{field}__lt": rank}
-        return FeatureRequest.objects.filter(**ahead).count() + 1
+        return position_in(container, getattr(self, f"{container}_id"), field, getattr(self, field))
 
     @property
     def horizon_label(self):
@@ -206,6 +201,15 @@ class FeatureRequest(models.Model):
 
 # The horizon of a request with no product theme.
 TACTICAL = "Tactical (next 12 months)"
+
+
+def position_in(container, container_id, field, rank):
+    """The position 1..n of the request ranked `rank` in its inbox (container "manager",
+    field "inbox_rank") or queue ("target_quarter", "queue_rank"); None when it is in none."""
+    if rank is None:
+        return None
+    ahead = {f"{container}_id": container_id, f"{field}__lt": rank}
+    return FeatureRequest.objects.filter(**ahead).count() + 1
 
 
 def demand_of(deals):

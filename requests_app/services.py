@@ -138,6 +138,15 @@ LIST_ROW_VALUES = (
 )
 
 
+# One request as the API answers it (api._shown): a list row, and the ranks its positions
+# are counted from. Built once and narrowed per call (never evaluated itself): setting up the
+# joins of these values cost as much as running the query.
+SHOWN_ROWS = FeatureRequest.objects.values(
+    *LIST_ROW_VALUES, "inbox_rank", "queue_rank", "target_quarter_id"
+)
+_DEMAND_ROWS = Deal.objects.values_list("request_id", "currency", "amount", "account_name")
+
+
 def list_rows(qs, *fields):
     """`qs` as the plain values of what a ranked list's rows show (and `fields`), in one
     query, for the API's long lists: building a request, its four relations and its deals as
@@ -172,11 +181,7 @@ def demand_by_request(ids):
     query; requests without deals have none at stake."""
     deals = defaultdict(list)
     # Unordered: the sums and the set of accounts come out the same in any order.
-    rows = (
-        Deal.objects.filter(AnyOf("request_id", ids))
-        .order_by()
-        .values_list("request_id", "currency", "amount", "account_name")
-    )
+    rows = _DEMAND_ROWS.filter(AnyOf("request_id", ids)).order_by()
     for request_id, *deal in rows:
         deals[request_id].append(deal)
     return {pk: demand_of(deals[pk]) for pk in ids}
@@ -418,39 +423,64 @@ def _lock(user, request_ids, *, quarter_ids=(), inboxes=True, positions=False):
     Product decisions pass inboxes=False (their requests are in no inbox, so the managers'
     rows stay unlocked) and positions=True (the requests come with the queue_position they are
     about to leave, counted in the same statement)."""
-    peek = {
-        pk: (manager_id, quarter_id)
-        for pk, manager_id, quarter_id in FeatureRequest.objects.filter(
-            pk__in=request_ids
-        ).values_list("pk", "manager_id", "target_quarter_id")
-    }
-    if len(peek) != len(set(request_ids)):
-        raise NotFound("No such request.")
-    quarters = sorted({*quarter_ids, *(q for _, q in peek.values())} - {None})
-    managers = sorted({m for m, _ in peek.values()} - {None}) if inboxes else []
-    list(Quarter.objects.select_for_update().filter(pk__in=quarters).order_by("pk"))
-    if managers:
-        list(User.objects.select_for_update().filter(pk__in=managers).order_by("pk"))
+    wanted = set(request_ids)
+    if inboxes:
+        peek = {
+            pk: (manager_id, quarter_id)
+            for pk, manager_id, quarter_id in FeatureRequest.objects.filter(
+                pk__in=request_ids
+            ).values_list("pk", "manager_id", "target_quarter_id")
+        }
+        if len(peek) != len(wanted):
+            raise NotFound("No such request.")
+        quarters = _lock_quarters(Q(pk__in={*quarter_ids, *(q for _, q in peek.values())}))
+        managers = sorted({m for m, _ in peek.values()} - {None})
+        if managers:
+            list(User.objects.select_for_update().filter(pk__in=managers).order_by("pk"))
+    else:
+        # No inbox to lock, so no manager to look up first: the quarters the requests name
+        # are found and locked in one statement, one round trip fewer before the lock.
+        peek = None
+        named = FeatureRequest.objects.filter(pk__in=request_ids).values("target_quarter_id")
+        where = Q(pk__in=named)
+        if quarter_ids:
+            where |= Q(pk__in=quarter_ids)
+        quarters = _lock_quarters(where)
     # One statement re-reads and locks the requests and says whether the user may see them.
-    # The quarters were locked just above, so the joined quarter (and the positions) are
-    # current: moves that read fr.target_quarter (approve, defer) need no further query.
-    locked = (
-        FeatureRequest.objects.select_for_update(of=("self",))
-        .select_related("target_quarter")
-        .filter(pk__in=request_ids)
-        .order_by("pk")
-    )
-    if positions:
-        locked = locked.annotate(queue_position=_position_of("target_quarter", "queue_rank"))
+    # The quarters were locked just above, so the positions are current, and the quarters
+    # read under their lock are the requests' own: moves that read fr.target_quarter
+    # (approve, defer) need no join and no further query.
+    locked = (_LOCKED_WITH_POSITION if positions else _LOCKED).filter(pk__in=request_ids)
     if user:
         locked = locked.annotate(visible=ExpressionWrapper(visible_q(user), BooleanField()))
     locked = {fr.pk: fr for fr in locked}
     for pk, fr in locked.items():
-        if (fr.manager_id, fr.target_quarter_id) != peek[pk]:
+        # Moved to another inbox or quarter between the look and the locks.
+        moved = (
+            (fr.manager_id, fr.target_quarter_id) != peek[pk]
+            if peek is not None
+            else fr.target_quarter_id is not None and fr.target_quarter_id not in quarters
+        )
+        if moved:
             raise StaleOrder("This request changed while you were acting on it; reload.")
-    if len(locked) != len(peek) or (user and not all(fr.visible for fr in locked.values())):
+        if fr.target_quarter_id is not None:
+            fr.target_quarter = quarters[fr.target_quarter_id]
+    if len(locked) != len(wanted) or (user and not all(fr.visible for fr in locked.values())):
         raise NotFound("No such request.")
     return [locked[pk] for pk in request_ids]
+
+
+# The locked re-read's fixed part, built once: resolving the position's subquery cost about
+# as much as running the whole statement, and the move pays it while holding the locks.
+_LOCKED = FeatureRequest.objects.select_for_update().order_by("pk")
+_LOCKED_WITH_POSITION = _LOCKED.annotate(
+    queue_position=_position_of("target_quarter", "queue_rank")
+)
+
+
+def _lock_quarters(where):
+    """Lock the quarters `where` picks, in id order (the global lock order); {id: quarter}."""
+    return {q.pk: q for q in Quarter.objects.select_for_update().filter(where).order_by("pk")}
 
 
 def _write_order(queryset, field, ordered_ids, current=None):

@@ -282,6 +282,33 @@ def test_moves_on_unknown_requests_answer_404(api, cast, scene, pk, action):
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("action", ["approve", "approve_product", "decline"])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [('{"estimate": "x"}', "application/json"), ("{oops", "application/json"), ("a", "text/plain")],
+    ids=["bad field", "bad JSON", "unsupported type"],
+)
+def test_a_bad_body_for_a_request_the_caller_may_not_see_answers_404(
+    api, cast, scene, action, body, content_type
+):
+    """Approvals skip the API's look-up of the request (their locked read answers 404), yet
+    a request the caller may not see is a 404 before its body is judged, as for other moves."""
+    before = snapshot()
+    client = api(cast.hop)  # sees the escalated request, not the submitted one
+
+    seen = client.generic(
+        "POST", f"{API}/requests/{scene['escalated']}/{action}/", body, content_type
+    )
+    hidden = client.generic(
+        "POST", f"{API}/requests/{scene['submitted']}/{action}/", body, content_type
+    )
+
+    assert seen.status_code in (400, 415)
+    assert hidden.status_code == 404
+    assert hidden.json() == {"detail": "No such request.", "code": "not_found"}
+    assert snapshot() == before
+
+
 @pytest.mark.parametrize(
     "action", ["frobnicate", "APPROVE", "approve ", "delete", "events2", "x" * 5_000, "%00"]
 )

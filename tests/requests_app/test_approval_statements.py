@@ -23,9 +23,9 @@ pytestmark = pytest.mark.django_db
 # ledger entry, the request, its audit event, its notifications, and the end of the
 # transaction.
 UNDER_LOCK = 8
-# Before the lock: who hears, which endpoints listen, the transaction's start, where the
-# request is (which quarter to lock).
-IN_ALL = UNDER_LOCK + 4
+# Before the lock: who hears, which endpoints listen, the transaction's start. Which quarter
+# to lock is found by the lock's own statement.
+IN_ALL = UNDER_LOCK + 3
 
 
 def approve_counted(fr, actor):
