@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import display_name_of
 from config.errors import DomainError
 
-from .dashboard import burn_svg_points, burn_weeks, committed_splits, csv_safe
+from .dashboard import burn_entries, burn_svg_points, burn_weeks, committed_splits, csv_safe
 from .fiscal import FiscalQuarter
 from .forms import CapacityForm
 from .models import LedgerEntry, Quarter
@@ -76,14 +76,7 @@ def quarter_detail(request, slug):
                 messages.success(request, f"Capacity for {quarter.label} saved.")
                 return redirect("budgets:quarter", slug=quarter.slug)
     page = _ledger_page(budget, request.GET.get("page"))
-    weeks = burn_weeks(
-        quarter,
-        list(
-            budget.entries.order_by("created_at", "id").values_list(
-                "created_at", "allocated_after", "reserved_after", "remaining_after"
-            )
-        ),
-    )
+    weeks = burn_weeks(quarter, burn_entries(budget, quarter))
     return render(
         request,
         "budgets/quarter.html",

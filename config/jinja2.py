@@ -8,7 +8,9 @@ Autoescaping is on, as in Django templates; printing a name no view gave is an e
 than an empty string, so a typo fails the tests instead of printing nothing.
 """
 
+from django.template import defaultfilters
 from django.urls import reverse
+from django.utils.timezone import template_localtime
 from jinja2 import Environment as BaseEnvironment
 from jinja2 import StrictUndefined
 
@@ -39,6 +41,12 @@ def url(name, *args):
     return reverse(name, args=args)
 
 
+def date(value, arg=None):
+    """Django's |date: an aware datetime in the current time zone first, as Django's engine
+    does for the filters that expect local time."""
+    return defaultfilters.date(template_localtime(value), arg)
+
+
 def environment(**options):
     options["undefined"] = Undefined  # the backend has set its own default
     options.setdefault("keep_trailing_newline", True)  # as Django's engine prints a file
@@ -46,4 +54,7 @@ def environment(**options):
     env.globals["pk_url"] = pk_url
     env.globals["url"] = url
     env.filters["arr"] = arr
+    env.filters["date"] = date
+    env.filters["capfirst"] = defaultfilters.capfirst
+    env.filters["floatformat"] = defaultfilters.floatformat
     return env
