@@ -40,7 +40,14 @@ def current(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def quarter_detail(request, slug):
-    quarter = _quarter_or_404(slug)
+    # Every quarter, for the switcher, with its budget: the one shown is among them (a
+    # dozen rows a year; one query instead of two).
+    quarters = list(Quarter.objects.select_related("budget"))
+    fq = FiscalQuarter.parse(slug)  # None for a malformed slug, which no quarter equals
+    quarter = next((q for q in quarters if q.fiscal == fq), None)
+    if quarter is None:
+        quarter = _quarter_or_404(slug)  # may open it (the current and the next quarter)
+        quarters = list(Quarter.objects.all())
     budget = quarter.budget
     can_set_capacity = request.user.is_head_of_product and not quarter.is_closed
     form = CapacityForm(
@@ -88,7 +95,7 @@ def quarter_detail(request, slug):
             "can_set_capacity": can_set_capacity,
             "quarter_links": [
                 (reverse("budgets:quarter", args=[q.slug]), q.label, q.pk == quarter.pk)
-                for q in Quarter.objects.all()
+                for q in quarters
             ],
             "weeks": weeks,
             "chart": burn_svg_points(weeks),
