@@ -408,6 +408,7 @@ def _remarks(fr, *, with_notes):
             model.objects.filter(request=fr)
             .annotate(is_note=Value(is_note))
             .values("is_note", "id", *_REMARK, *_person_columns("author"))
+            .order_by()  # the union is ordered; SQLite refuses ORDER BY in its parts
         )
 
     rows = remarks(Comment, False)
