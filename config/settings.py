@@ -97,8 +97,8 @@ TEMPLATES = [
         },
     },
     {
-        # Only for the rows of long lists, included from Django templates by {% jinja %}
-        # (config/jinja2.py says why).
+        # Only for the rows of long lists and the content of the budget and request pages,
+        # included from Django templates by {% jinja %} (config/jinja2.py says why).
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "NAME": "jinja2",
         "DIRS": [BASE_DIR / "templates" / "jinja2"],

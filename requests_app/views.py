@@ -322,11 +322,12 @@ def _detail_context(request, fr):
         for pk, *names in fr.followers.values_list("pk", *_NAME_FIELDS)
     ]
     can_add_deal = services.can_add_deal(user, fr)
+    comments, notes = _remarks(fr, with_notes=user.is_product)
     context = {
         "fr": fr,
         "demand": demand_of((d["currency"], d["amount"], d["account_name"]) for d in deals),
         "deals": deals,
-        "comments": _rows_naming(Comment.objects.filter(request=fr), "author", *_REMARK),
+        "comments": comments,
         "events": _rows_naming(AuditEvent.objects.filter(request=fr), "actor", *_EVENT),
         "followers": [name for _, name in followers],
         "is_following": any(pk == user.pk for pk, _ in followers),
@@ -343,8 +344,8 @@ def _detail_context(request, fr):
             else None
         ),
     }
-    if user.is_product:
-        context["notes"] = _rows_naming(ProductNote.objects.filter(request=fr), "author", *_REMARK)
+    if notes is not None:
+        context["notes"] = notes
     context["can_estimate"] = services.can_estimate(user, fr)
     if any(m.name == "defer" for m in moves) and fr.target_quarter_id:
         context["defer_choices"] = services.deferral_quarters_for(fr.target_quarter)
@@ -376,9 +377,19 @@ _NAME_FIELDS = ("first_name", "last_name", "username")  # display_name_of's orde
 def _rows_naming(queryset, person, *fields):
     """`queryset` as dicts of `fields` in its own order, with row[person] the display name of
     the user its `person` foreign key points at (None when empty), in one query."""
+    return _naming(queryset.values(*fields, *_person_columns(person)), person)
+
+
+def _person_columns(person):
+    return [f"{person}_id", *(f"{person}__{name}" for name in _NAME_FIELDS)]
+
+
+def _naming(values, person):
+    """The rows of `values` (a values() queryset with _person_columns(person) among its
+    columns) with those columns replaced by row[person], the person's display name."""
     joined = [f"{person}__{name}" for name in _NAME_FIELDS]
     names, rows = {}, []
-    for row in queryset.values(*fields, f"{person}_id", *joined):
+    for row in values:
         pk = row.pop(f"{person}_id")
         name_columns = [row.pop(column) for column in joined]
         if pk is not None and pk not in names:
@@ -386,6 +397,28 @@ def _rows_naming(queryset, person, *fields):
         row[person] = names.get(pk)
         rows.append(row)
     return rows
+
+
+def _remarks(fr, *, with_notes):
+    """(comments, notes) of the request as _rows_naming gives them, each in its order; the
+    internal notes (None unless `with_notes`) come in the comments' query."""
+
+    def remarks(model, is_note):
+        return (
+            model.objects.filter(request=fr)
+            .annotate(is_note=Value(is_note))
+            .values("is_note", "id", *_REMARK, *_person_columns("author"))
+            .order_by()  # the union is ordered; SQLite refuses ORDER BY in its parts
+        )
+
+    rows = remarks(Comment, False)
+    if with_notes:
+        rows = rows.union(remarks(ProductNote, True), all=True)
+    comments, notes = [], [] if with_notes else None
+    for row in _naming(rows.order_by("is_note", "created_at", "id"), "author"):
+        del row["id"]
+        (notes if row.pop("is_note") else comments).append(row)
+    return comments, notes
 
 
 MERGE_TITLE_CHARS = 60
