@@ -62,6 +62,13 @@ def quarters_ensure_open(today=None) -> list[Quarter]:
     ]
 
 
+def quarter_among(quarters, fq) -> Quarter | None:
+    """The quarter of `quarters` (read with their budgets) that is fiscal quarter `fq` and
+    has its budget, or None: pages that list quarters pick the one they show from that list
+    instead of reading it again."""
+    return next((q for q in quarters if q.fiscal == fq and hasattr(q, "budget")), None)
+
+
 def quarter_from_slug(slug) -> Quarter | None:
     fq = FiscalQuarter.parse(slug)
     if fq is None:

@@ -15,7 +15,7 @@ from .dashboard import burn_entries, burn_svg_points, burn_weeks, committed_spli
 from .fiscal import FiscalQuarter
 from .forms import CapacityForm
 from .models import LedgerEntry, Quarter
-from .services import budget_set_capacity, quarter_current, quarters_ensure_open
+from .services import budget_set_capacity, quarter_among, quarter_current, quarters_ensure_open
 
 
 def _quarter_or_404(slug):
@@ -44,7 +44,7 @@ def quarter_detail(request, slug):
     # dozen rows a year; one query instead of two).
     quarters = list(Quarter.objects.select_related("budget"))
     fq = FiscalQuarter.parse(slug)  # None for a malformed slug, which no quarter equals
-    quarter = next((q for q in quarters if q.fiscal == fq), None)
+    quarter = quarter_among(quarters, fq)
     if quarter is None:
         quarter = _quarter_or_404(slug)  # may open it (the current and the next quarter)
         quarters = list(Quarter.objects.all())

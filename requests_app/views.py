@@ -21,7 +21,7 @@ from accounts.models import Role, User, display_name_of, team_label_of
 from budgets.dashboard import csv_safe
 from budgets.fiscal import FiscalQuarter
 from budgets.models import Quarter
-from budgets.services import quarter_from_slug, quarters_ensure_open
+from budgets.services import quarter_among, quarter_from_slug, quarters_ensure_open
 from config.errors import DomainError, InsufficientBudget, InvalidInput, NotAllowed, NotFound
 
 from . import services
@@ -846,10 +846,9 @@ def _open_quarters(request):
 def _queue_quarter(request):
     slug = request.GET.get("quarter") or request.POST.get("quarter")
     wanted = FiscalQuarter.parse(slug) if slug else FiscalQuarter.containing(timezone.localdate())
-    if wanted is not None:
-        for quarter in _open_quarters(request):
-            if quarter.fiscal == wanted and hasattr(quarter, "budget"):
-                return quarter
+    quarter = quarter_among(_open_quarters(request), wanted) if wanted else None
+    if quarter is not None:
+        return quarter
     if slug:
         quarter = quarter_from_slug(slug)
         if quarter is None:
