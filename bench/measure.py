@@ -169,7 +169,7 @@ def query_counts(t):
             client.force_login(user)
         client.get(path)  # one-off work (a quarter created on first visit) is not counted
         with CaptureQueriesContext(connection) as ctx:
-            response = client.get(path)
+            response = client.get(path, HTTP_X_BENCH_COLD="1")  # read afresh: all it runs
         if response.status_code != 200:
             raise RuntimeError(f"{path} as {who} answered {response.status_code}")
         counts[label] = len(ctx.captured_queries)
@@ -280,17 +280,20 @@ def request(method, port, path, *, headers=None, body=None):
 
 
 def credentials(users):
-    """A session cookie and an API token for each user, made in-process."""
+    """The cookies a signed-in browser holds (the session and, after its first page, the CSRF
+    cookie) and an API token for each user, made in-process."""
     from django.test import Client
     from rest_framework.authtoken.models import Token
 
     result = {}
     for name, user in users.items():
-        client = Client()
+        client = Client(HTTP_X_FORWARDED_PROTO="https")
         client.force_login(user)
+        client.get("/")
         token, _ = Token.objects.get_or_create(user=user)
+        cookies = (f"{c}={client.cookies[c].value}" for c in ("sessionid", "csrftoken"))
         result[name] = {
-            "Cookie": f"sessionid={client.cookies['sessionid'].value}",
+            "Cookie": "; ".join(cookies),
             "Authorization": f"Token {token.key}",
         }
     return result
@@ -305,13 +308,17 @@ def _headers(creds, who, path):
     )
 
 
-def _timed(server, creds, label, path, who, repeat, floor=None):
+def _timed(server, creds, label, path, who, repeat, floor=None, cold=False):
     """Server times of `repeat` GETs of `path` as `who`. With `floor` (a path), each is
     preceded by one GET of the floor as `who`, and the floor's times come back as "floor": a
     page and its floor then see the same moment of the machine (the floor measured once at
-    the start had drifted between runs by 3.8 to 5.3 ms, which alone decided some verdicts)."""
-    marker = label.replace(" ", "_")
+    the start had drifted between runs by 3.8 to 5.3 ms, which alone decided some verdicts).
+    `cold`: each GET is read afresh, as the first read after a commit is (config/pagecache.py
+    takes X-Bench-Cold only when BENCH_FLOOR is on: never in production)."""
+    marker = label.replace(" ", "_") + ("-cold" if cold else "")
     headers = {**_headers(creds, who, path), "X-Bench": marker}
+    if cold:
+        headers["X-Bench-Cold"] = "1"
     floor_marker = f"floor-for-{marker}"
     floor_headers = {**_headers(creds, who, floor or ""), "X-Bench": floor_marker}
     for _ in range(2):  # warm caches and the worker's imports
@@ -335,13 +342,16 @@ def _pct(values, pct):
 
 
 def page_times(server, creds, t, repeat):
-    """Each page's server time, and its ratio to the floor timed alongside it (interleaved);
-    "floor" and "api_floor" are the medians of those floor samples over the whole run."""
+    """Each page's server time, and its ratio to the floor timed alongside it (interleaved),
+    served as a repeated read is (from the page cache while nothing is committed) and cold,
+    as the first read after a commit is; "floor" and "api_floor" are the medians of the floor
+    samples over the whole run."""
     rows, floors = [], {FLOOR: [], API_FLOOR: []}
     for label, path, who, admin in pages(t):
         floor = API_FLOOR if path.startswith("/api/") else FLOOR
         own = _timed(server, creds, label, path, who, repeat, floor=floor)
-        floors[floor].append(own["floor"])
+        cold = _timed(server, creds, label, path, who, repeat, floor=floor, cold=True)
+        floors[floor] += [own["floor"], cold["floor"]]
         changelist = _timed(server, creds, f"admin {label}", admin, "admin", repeat)
         rows.append(
             {
@@ -350,8 +360,12 @@ def page_times(server, creds, t, repeat):
                 "who": who,
                 **own,
                 "ratio_floor": own["median"] / own["floor"],
+                "cold": cold["median"],
+                "cold_p95": cold["p95"],
+                "cold_floor": cold["floor"],
+                "ratio_cold": cold["median"] / cold["floor"],
                 "admin": changelist["median"],
-                "ratio_admin": own["median"] / changelist["median"],
+                "ratio_admin": cold["median"] / changelist["median"],
             }
         )
     return {

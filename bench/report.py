@@ -52,30 +52,34 @@ def markdown(r, s):
         "`/bench/floor/` (signed in, base template, nothing else) for pages and `/api/v1/me/` "
         "for the API, requested as the same user just before each timed request, so that a "
         "page and its floor see the same moment of the machine; × floor is the page's median "
-        "over the median of its own floor requests (the floor column). The admin column is the "
-        "Django admin's changelist of the same rows. "
-        f"Queries are counted at {_small(r)} and at {seeded['requests']:,} requests.",
+        "over the median of its own floor requests. Each page is timed twice: **repeated**, "
+        "as a page is read again while nothing has been committed (answered from the page "
+        "cache, config/pagecache.py, keyed by the database snapshot), and **cold**, read "
+        "afresh as the first read after any commit is (the bench's X-Bench-Cold header). The "
+        "admin column compares the cold read with the Django admin's changelist of the same "
+        "rows. Queries are those of the cold read (the repeated read runs 3: the session, the "
+        f"user and the snapshot), counted at {_small(r)} and at {seeded['requests']:,} "
+        "requests.",
         "",
         f"Floor, the median of the pages' own floors: {r['pages']['floor']['median']:.1f} "
         f"ms; API floor: {r['pages']['api_floor']['median']:.1f} ms.",
         "",
-        "| page | as | median ms | p95 ms | floor ms | × floor | × admin changelist | KiB "
-        f"| queries ({_small(r)}) | queries ({seeded['requests']:,}) | within 3× and ≤ 12 |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| page | as | repeated ms (p95) | × floor | cold ms (p95) | × floor | floor ms "
+        f"| cold × admin changelist | KiB | queries ({_small(r)}) "
+        f"| queries ({seeded['requests']:,}) | within 3× and ≤ 12: repeated | cold |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     small, large = r["queries"]["small"], r["queries"]["large"]
     for row in r["pages"]["rows"]:
         label = row["label"]
-        good = (
-            row["ratio_floor"] <= MAX_RATIO
-            and large[label] <= MAX_QUERIES
-            and small[label] == large[label]
-        )
+        flat = large[label] <= MAX_QUERIES and small[label] == large[label]
         lines.append(
-            f"| `{label}` | {row['who']} | {row['median']:.1f} | {row['p95']:.1f} "
-            f"| {row['floor']:.1f} | {row['ratio_floor']:.1f} | {row['ratio_admin']:.2f} "
-            f"| {row['bytes'] / 1024:.0f} "
-            f"| {small[label]} | {large[label]} | {_ok(good)} |"
+            f"| `{label}` | {row['who']} | {row['median']:.1f} ({row['p95']:.1f}) "
+            f"| {row['ratio_floor']:.1f} | {row['cold']:.1f} ({row['cold_p95']:.1f}) "
+            f"| {row['ratio_cold']:.1f} | {row['floor']:.1f} | {row['ratio_admin']:.2f} "
+            f"| {row['bytes'] / 1024:.0f} | {small[label]} | {large[label]} "
+            f"| {_ok(flat and row['ratio_floor'] <= MAX_RATIO)} "
+            f"| {_ok(flat and row['ratio_cold'] <= MAX_RATIO)} |"
         )
     a, k, d = r["approvals"], r["rankings"], r["digests"]
     problems = r["budget_problems"]

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import display_name_of
 from config.errors import DomainError
+from config.pagecache import snapshot_cached
 
 from .dashboard import burn_entries, burn_svg_points, burn_weeks, committed_splits, csv_safe
 from .fiscal import FiscalQuarter
@@ -39,6 +40,7 @@ def current(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@snapshot_cached
 def quarter_detail(request, slug):
     # Every quarter, for the switcher, with its budget: the one shown is among them (a
     # dozen rows a year; one query instead of two).

@@ -107,6 +107,20 @@ TEMPLATES = [
     },
 ]
 
+# GET pages and API lists served again while the database is unchanged (config/pagecache.py):
+# each worker's own memory, at most PAGE_CACHE_ENTRIES answers (a page is 10-120 KiB); an
+# answer is never read after its day or minute has passed, so it expires after 10 minutes.
+PAGE_CACHE = env_bool("PAGE_CACHE", True)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "pages",
+        "TIMEOUT": 600,
+        "OPTIONS": {"MAX_ENTRIES": env_int("PAGE_CACHE_ENTRIES", 200, min_value=1)},
+    },
+}
+
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -323,15 +323,36 @@ def build_agenda(meeting, *, now=None, action_items=None):
     )
     top = queue[:QUEUE_TOP]
     rows = request_services.cut_line(queue, budget.remaining)
-    # The deals of the requests shown, in one query, for their accounts and ARR.
-    deals_of = defaultdict(list)
+    # The deals the agenda shows, in one statement: those of the requests shown (for their
+    # accounts and ARR; unordered, their sums and accounts come out the same), then those
+    # closing before the next meeting on requests still to decide (a range of deal_closing).
+    # UNION ALL keeps each half's own plan; an OR of the two read three times as long.
+    columns = (
+        *("pk", "request_id", "currency", "amount", "account_name"),
+        *("expected_close_date", "stage", "request__title", "request__status"),
+    )
     shown = [r.pk for r in [*top, *deferred]]
-    for request_id, *deal in (
+    deals_of, closing_rows = defaultdict(list), []
+    for d in (
         Deal.objects.filter(request_id__in=shown)
-        .order_by()
-        .values_list("request_id", "currency", "amount", "account_name")
+        .annotate(closing=Value(False))
+        .values_list(*columns, "closing", named=True)
+        .union(
+            Deal.objects.filter(
+                expected_close_date__gte=today,
+                expected_close_date__lte=due_by,
+                request__status__in=UNDECIDED,
+            )
+            .annotate(closing=Value(True))
+            .values_list(*columns, "closing", named=True),
+            all=True,
+        )
     ):
-        deals_of[request_id].append(deal)
+        if d.closing:
+            closing_rows.append(d)
+        else:
+            deals_of[d.request_id].append((d.currency, d.amount, d.account_name))
+    closing_rows.sort(key=attrgetter("expected_close_date", "pk"))
     queue_top = []
     for rank, row in enumerate(rows[:QUEUE_TOP], 1):
         brief = _request_brief(row["fr"], deals_of[row["fr"].pk], people)
@@ -404,23 +425,7 @@ def build_agenda(meeting, *, now=None, action_items=None):
             "title": d.request__title,
             "status": STATUS_LABELS.get(d.request__status, d.request__status),
         }
-        for d in Deal.objects.filter(
-            expected_close_date__gte=today,
-            expected_close_date__lte=due_by,
-            request__status__in=UNDECIDED,
-        )
-        .order_by("expected_close_date", "pk")
-        .values_list(
-            "account_name",
-            "amount",
-            "currency",
-            "expected_close_date",
-            "stage",
-            "request_id",
-            "request__title",
-            "request__status",
-            named=True,
-        )
+        for d in closing_rows
     ]
     if action_items is None:
         action_items = action_items_for(meeting)

@@ -7,6 +7,7 @@ from django.utils.html import format_html_join
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import DomainError, InsufficientBudget, NotAllowed, NotFound
+from config.pagecache import snapshot_cached
 from requests_app import services as request_services
 
 from . import services
@@ -77,6 +78,7 @@ def _detail(request, meeting, status=200, **extra):
 
 @login_required
 @require_GET
+@snapshot_cached(clock="minute")
 def meeting_detail(request, pk):
     return _detail(request, _meeting(request, pk))
 

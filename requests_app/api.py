@@ -28,6 +28,7 @@ from config.listing import (
     text_parameter,
 )
 from config.openapi import BAD_INPUT, CONFLICT, FORBIDDEN, NOT_FOUND
+from config.pagecache import SnapshotCachedList
 
 from . import services
 from .models import (
@@ -85,7 +86,7 @@ def _quarter(slug):
     return quarter
 
 
-class RequestList(OrderedList, generics.ListCreateAPIView):
+class RequestList(SnapshotCachedList, OrderedList, generics.ListCreateAPIView):
     """Requests the caller may see; ?status=, ?quarter=FY2027Q1, ?q= and ?ordering=."""
 
     serializer_class = FeatureRequestSerializer
@@ -494,7 +495,7 @@ QUEUE_SCHEMA = inline_serializer(
 )
 
 
-class QueueDetail(APIView):
+class QueueDetail(SnapshotCachedList, APIView):
     """A quarter's sales queue in rank order, one page at a time, with running totals and the
     cut line counted over the whole queue."""
 
@@ -608,7 +609,7 @@ INBOX_SCHEMA = inline_serializer(
 )
 
 
-class Inbox(APIView):
+class Inbox(SnapshotCachedList, APIView):
     """Submitted requests per team in the manager's rank order: a manager's own team, or for
     the Head of Sales every team, INBOX_TEAMS_PAGE_SIZE teams a page (?teams_page=), or the
     one ?team= names. Each team shows its whole order and one page of its requests."""
@@ -700,11 +701,12 @@ class InboxRanking(APIView):
         return Response({"team": manager.pk, "order": services.inbox_ids(manager.pk)})
 
 
-class Roadmap(generics.ListAPIView):
+class Roadmap(SnapshotCachedList, generics.ListAPIView):
     """Committed work (approved, in progress, shipped in the last 90 days, as on the page)
     and deferred work, which is not committed yet; by target quarter, a page at a time."""
 
     serializer_class = RoadmapItemSerializer  # the rows' shape; request_row builds them
+    page_clock = "minute"  # "recently shipped" is the last 90 days to the moment
 
     def get_queryset(self):
         return (

@@ -23,6 +23,7 @@ from budgets.fiscal import FiscalQuarter
 from budgets.models import Quarter
 from budgets.services import quarter_among, quarter_from_slug, quarters_ensure_open
 from config.errors import DomainError, InsufficientBudget, InvalidInput, NotAllowed, NotFound
+from config.pagecache import snapshot_cached
 
 from . import services
 from .forms import DealForm, DealFormSet, EscalateForm, ReasonForm, RequestFilterForm, RequestForm
@@ -163,6 +164,7 @@ def _filter_options(form, quarters, themes):
 
 @login_required
 @require_GET
+@snapshot_cached
 def request_list(request):
     form = RequestFilterForm(request.GET or None)
     # Narrowed by the filters here and to what the user sees below: the count needs the two
@@ -465,6 +467,7 @@ def _render_detail(request, fr, status=200, **extra):
 
 @login_required
 @require_GET
+@snapshot_cached
 def request_detail(request, pk):
     fr = _get(
         request,
@@ -765,6 +768,7 @@ def _inbox_context(request, teams, every_team):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@snapshot_cached
 def inbox(request):
     found = _inbox_teams(request)
     if found is None:
@@ -870,6 +874,7 @@ def _queue_context(request, quarter):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@snapshot_cached
 def queue(request):
     if not (request.user.is_sales or request.user.is_product):
         return _forbidden(request, NotAllowed("The sales queue is for sales and product roles."))
@@ -974,6 +979,7 @@ def _render_review(request, quarter, status=200, **extra):
 
 @login_required
 @require_GET
+@snapshot_cached
 def review(request):
     if not request.user.is_product:
         return _forbidden(request, NotAllowed("The review queue is for product roles."))
@@ -1174,6 +1180,7 @@ def _roadmap_card(row):
 
 @login_required
 @require_GET
+@snapshot_cached(clock="minute")
 def roadmap(request):
     current, upcoming = quarters_ensure_open()
     visible = services.requests_visible_to(request.user).values(*ROADMAP_VALUES)
