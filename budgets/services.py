@@ -37,6 +37,15 @@ def quarter_get_or_create(fq: FiscalQuarter) -> Quarter:
     return quarter
 
 
+def quarter_ensure_budget(quarter: Quarter) -> Quarter:
+    """`quarter` with its budget: a Quarter row written without one (a seed script, a shell)
+    gets the empty budget quarter_get_or_create gives every quarter, instead of failing every
+    page that reads it. No query when the quarter was read with its budget."""
+    if not hasattr(quarter, "budget"):
+        quarter.budget, _ = Budget.objects.get_or_create(quarter=quarter)
+    return quarter
+
+
 def quarter_current(today=None) -> Quarter:
     today = today or timezone.localdate()
     return quarter_get_or_create(FiscalQuarter.containing(today))
@@ -70,11 +79,15 @@ def quarter_among(quarters, fq) -> Quarter | None:
 
 
 def quarter_from_slug(slug) -> Quarter | None:
+    """The quarter `slug` names, with its budget, or None if there is no such quarter."""
     fq = FiscalQuarter.parse(slug)
     if fq is None:
         return None
     # A slug names at most one quarter: no ORDER BY (first() adds one) to build and plan.
-    return next(iter(Quarter.objects.for_fiscal(fq).select_related("budget").order_by()[:1]), None)
+    quarter = next(
+        iter(Quarter.objects.for_fiscal(fq).select_related("budget").order_by()[:1]), None
+    )
+    return quarter if quarter is None else quarter_ensure_budget(quarter)
 
 
 # --- Validation ----------------------------------------------------------------------------

@@ -16,20 +16,26 @@ from .dashboard import burn_entries, burn_svg_points, burn_weeks, committed_spli
 from .fiscal import FiscalQuarter
 from .forms import CapacityForm
 from .models import LedgerEntry, Quarter
-from .services import budget_set_capacity, quarter_among, quarter_current, quarters_ensure_open
+from .services import (
+    budget_set_capacity,
+    quarter_among,
+    quarter_current,
+    quarter_from_slug,
+    quarters_ensure_open,
+)
 
 
 def _quarter_or_404(slug):
+    """The quarter `slug` names, with its budget (made empty if its row has none)."""
     fq = FiscalQuarter.parse(slug)
     if fq is None:
         raise Http404("No such quarter.")
-    quarter = Quarter.objects.for_fiscal(fq).select_related("budget").first()
+    quarter = quarter_from_slug(slug)
     if quarter is None:
         # The current and next quarters always exist; any other must have been planned.
-        open_slugs = {q.slug for q in quarters_ensure_open()}
-        if fq.slug not in open_slugs:
+        quarter = next((q for q in quarters_ensure_open() if q.fiscal == fq), None)
+        if quarter is None:
             raise Http404("No budget has been set up for that quarter.")
-        quarter = Quarter.objects.for_fiscal(fq).select_related("budget").get()
     return quarter
 
 

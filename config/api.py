@@ -16,7 +16,7 @@ from rest_framework.views import APIView, exception_handler
 
 from accounts import api as account_api
 from budgets.models import Quarter
-from budgets.services import quarter_current, quarter_from_slug
+from budgets.services import quarter_current, quarter_ensure_budget, quarter_from_slug
 from config.errors import DomainError, NotFound
 from config.listing import filter_flag, flag_parameter
 from config.openapi import UNAUTHENTICATED
@@ -167,7 +167,7 @@ class Quarters(APIView):
         if "current" in request.query_params:
             current = quarter_current()  # made on first use, as the pages do
             quarters = filter_flag(quarters, request.query_params, "current", Q(pk=current.pk))
-        return Response({"results": [_budget(q) for q in quarters]})
+        return Response({"results": [_budget(quarter_ensure_budget(q)) for q in quarters]})
 
 
 class QuarterDetail(APIView):

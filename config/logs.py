@@ -151,6 +151,10 @@ def logging_config(*, json_lines, level):
                 "stream": "ext://sys.stdout",
                 "formatter": "main",
                 "filters": ["context"],
+                # The root's level alone is not enough: Django's own config sets the "django"
+                # logger to INFO, and records propagated from it (django.request's 4xx
+                # warnings) reach this handler without the root's level being consulted.
+                "level": level,
             }
         },
         "root": {"handlers": ["console"], "level": level},

@@ -7,7 +7,10 @@ tests/test_deploy.py.)"""
 import datetime as dt
 import json
 import logging
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from celery import shared_task
@@ -81,3 +84,62 @@ def test_an_exception_is_kept_in_the_same_json_line():
     assert line["message"] == "it broke"
     assert "ValueError: bad input" in line["exc_info"]
     assert line["request_id"] is None and line["user"] is None
+
+
+# What Django itself logs for a 409 (a warning) and a 500 (an error), as a fresh process with
+# the given environment prints it on stdout: logging is configured once per process.
+LOG_A_409_AND_A_500 = """
+import django
+django.setup()
+from django.http import HttpResponse
+from django.test import RequestFactory
+from django.utils.log import log_response
+for status in (409, 500):
+    request = RequestFactory().post("/api/requests/7/approve/")
+    response = HttpResponse(status=status)
+    log_response("%s: %s", status, request.path, response=response, request=request)
+"""
+
+
+def django_request_lines(tmp_path, **env):
+    result = subprocess.run(
+        [sys.executable, "-c", LOG_A_409_AND_A_500],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "VAR_DIR": str(tmp_path / "var"),
+            "DEBUG": "false",
+            "SECRET_KEY": "k3y-" + "x7Qp9LmZ2rT" * 5,
+            "LOG_FORMAT": "json",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    return [(line["level"], line["message"]) for line in lines if line["name"] == "django.request"]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        # By default a client's 4xx is a warning line, as Django logs it.
+        (
+            {},
+            [
+                ("WARNING", "409: /api/requests/7/approve/"),
+                ("ERROR", "500: /api/requests/7/approve/"),
+            ],
+        ),
+        # LOG_LEVEL=ERROR (as make bench sets it: 409s are expected under load) silences
+        # django.request's warnings too, though Django sets its own logger's level to INFO.
+        ({"LOG_LEVEL": "ERROR"}, [("ERROR", "500: /api/requests/7/approve/")]),
+    ],
+    ids=["default", "error"],
+)
+def test_log_level_sets_the_floor_for_djangos_request_warnings_too(tmp_path, env, expected):
+    assert django_request_lines(tmp_path, **env) == expected

@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from budgets.models import Budget, Quarter
 from budgets.services import quarter_get_or_create
 from meetings.models import MeetingSeries
 from meetings.services import meetings_schedule
@@ -125,6 +126,26 @@ def test_quarters_current_flag_picks_the_quarter_today_falls_in(api, cast, quart
         current.slug: ("current", True),
         upcoming.slug: ("next", False),
     }
+
+
+def test_a_quarter_without_its_budget_reads_as_an_empty_budget(api, cast, quarters):
+    # A Quarter row made without its Budget row (a seed script, a shell) gets the empty budget
+    # quarter_get_or_create gives every quarter, in the list and the detail alike.
+    fq = quarters[1].fiscal.next()
+    Quarter.objects.create(
+        fiscal_year=fq.fiscal_year, number=fq.number, start_date=fq.start, end_date=fq.end
+    )
+    client = api(cast.rep)
+
+    listed = client.get(f"{API}/quarters/")
+    one = client.get(f"{API}/quarters/{fq.slug}/")
+    queue = client.get(f"{API}/queues/{fq.slug}/")
+
+    assert listed.status_code == one.status_code == queue.status_code == 200
+    assert [q["quarter"] for q in listed.json()["results"]][-1] == fq.slug
+    body = one.json()
+    assert (body["capacity"], body["allocated"], body["remaining"], body["ledger"]) == (0, 0, 0, [])
+    assert Budget.objects.filter(quarter__fiscal_year=fq.fiscal_year, quarter__number=fq.number)
 
 
 @pytest.mark.parametrize("slug", ["FY1999Q1", "FY2027Q5", "nonsense", "%00", "FY0000Q1"])

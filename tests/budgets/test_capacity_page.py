@@ -8,8 +8,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from budgets.models import LedgerEntry, Quarter
+from budgets.fiscal import FiscalQuarter
+from budgets.models import Budget, LedgerEntry, Quarter
 from budgets.services import budget_expire, budget_release, budget_reserve
 
 from .conftest import assert_balances_match_ledger, balances, snapshot
@@ -109,6 +111,49 @@ def test_it_opens_the_current_and_next_quarters_on_first_visit(client, cast, tod
     assert "FY2027 Q1" in response.content.decode()
     assert shown(response, "allocated") == "0"
     assert sorted(q.slug for q in Quarter.objects.all()) == ["FY2026Q4", "FY2027Q1"]
+
+
+def quarter_without_budget(slug, *, closed=False):
+    """A Quarter row made as a seed script or a shell might: without its Budget row."""
+    fq = FiscalQuarter.parse(slug)
+    return Quarter.objects.create(
+        fiscal_year=fq.fiscal_year,
+        number=fq.number,
+        start_date=fq.start,
+        end_date=fq.end,
+        closed_at=timezone.now() if closed else None,
+    )
+
+
+@pytest.mark.parametrize(
+    "slug, closed",
+    [("FY2026Q4", False), ("FY2027Q1", False), ("FY2027Q3", False), ("FY2026Q2", True)],
+    ids=["current", "next", "planned", "closed"],
+)
+def test_it_gives_a_quarter_without_a_budget_an_empty_one(client, cast, today_is, slug, closed):
+    # The budget every quarter gets when it is first opened (quarter_get_or_create), not a 500.
+    today_is(dt.date(2026, 11, 27))
+    quarter = quarter_without_budget(slug, closed=closed)
+    client.force_login(cast.hop)
+
+    response = client.get(f"/budget/{slug}/")
+
+    assert response.status_code == 200
+    assert [shown(response, n) for n in ("capacity", "allocated", "reserved", "remaining")] == [
+        "0",
+        "0",
+        "0",
+        "0",
+    ]
+    assert has_capacity_form(response) is not closed
+    budget = Budget.objects.get(quarter=quarter)
+    assert (budget.capacity, budget.percentage) == (0, 10)
+    assert client.get(f"/budget/{slug}/ledger.csv").status_code == 200
+    if not closed:
+        response = client.post(f"/budget/{slug}/", {"capacity": "400", "percentage": "10"})
+        assert response.status_code == 302
+        assert balances(budget)["allocated"] == 40
+        assert_balances_match_ledger(budget)
 
 
 @pytest.mark.parametrize(
