@@ -17,7 +17,8 @@ from requests_app import services
 from ..conftest import make_user
 from .test_decisions import escalated
 
-pytestmark = pytest.mark.django_db
+# The quarter's row lock is PostgreSQL's SELECT ... FOR UPDATE (SQLite locks the whole file).
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 # The quarter's lock, the locked read of the request, the budget's UPDATE ... RETURNING, the
 # ledger entry, the request, its audit event, its notifications, and the end of the
