@@ -7,13 +7,15 @@ another, from a view, the admin, a Celery task or psql, gives later requests ano
 and so another key. A cached answer therefore never shows data older than what its reader
 could have read itself; nothing needs invalidating, and nothing can be forgotten.
 
-What else the answer depends on is in the key too: the path with its query string, the
-htmx and Accept headers, the user, the CSRF secret the page's forms carry, the time zone and
-language, and the clock as far as the page reads it: the day for most pages (the current
-quarter, "today" on the burn chart, a deal's close date), the minute for the pages that
-compare times (a meeting is over when it ends; the roadmap's "recently shipped" is the last
-90 days to the moment), so such a page is at most a minute behind the clock, as its
-timestamps, which show minutes, are.
+What else the answer depends on is in the key too: the URL with its host, scheme and query
+string, the htmx and Accept headers, the user (their whole row, read before the snapshot,
+so a role changed just before it cannot be served a page rendered for the old one), the
+CSRF secret the page's forms carry, the
+time zone and language, and the clock as far as the page reads it: the day for most pages
+(the current quarter, "today" on the burn chart, a deal's close date), the minute for the
+pages that compare times (a meeting is over when it ends; the roadmap's "recently shipped"
+is the last 90 days to the moment), so such a page is at most a minute behind the clock, as
+its timestamps, which show minutes, are.
 
 Not cached: anything but a 200 to a GET; a request with flash messages waiting (they are
 shown once); a request inside a transaction (tests, and any atomic view: its snapshot may
@@ -74,8 +76,10 @@ def key_for(request, user, *, csrf=True, clock="day"):
     parts = [
         seen,
         _now_part(clock),
-        str(user.pk),
-        request.get_full_path(),
+        # The user as signed in: their row was read before the snapshot, so a commit that
+        # changed it (a new role, say) can fall between the two; the row itself is keyed.
+        repr([getattr(user, field.attname) for field in user._meta.concrete_fields]),
+        request.build_absolute_uri(),  # the host and scheme too: API lists link to pages
         timezone.get_current_timezone_name(),
         translation.get_language() or "",
         request.META.get("CSRF_COOKIE", "") if csrf else "",

@@ -335,6 +335,7 @@ def build_agenda(meeting, *, now=None, action_items=None):
     deals_of, closing_rows = defaultdict(list), []
     for d in (
         Deal.objects.filter(request_id__in=shown)
+        .order_by()
         .annotate(closing=Value(False))
         .values_list(*columns, "closing", named=True)
         .union(
@@ -343,6 +344,7 @@ def build_agenda(meeting, *, now=None, action_items=None):
                 expected_close_date__lte=due_by,
                 request__status__in=UNDECIDED,
             )
+            .order_by()
             .annotate(closing=Value(True))
             .values_list(*columns, "closing", named=True),
             all=True,
