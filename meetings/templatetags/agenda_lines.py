@@ -6,6 +6,8 @@ markup is the template's: each value escaped as autoescaping would and numbers p
 as under {% localize off %}; a key an older stored agenda lacks prints nothing, as a missing
 variable does."""
 
+from html import escape
+
 from django import template
 from django.utils.safestring import mark_safe
 
@@ -14,50 +16,59 @@ from meetings.html import text
 register = template.Library()
 
 
+def _line(template, values):
+    """`template` (markup-free text: no &, <, >, " or ') with `values` in it, escaped once as
+    a whole: the same as escaping each value (escaping works character by character), for a
+    sixth of the calls. A value with its own markup (__html__) keeps it: each value goes
+    through text() then, as the template engine would print it."""
+    for value in values:
+        kind = type(value)
+        if kind is not str and kind is not int:
+            break
+    else:
+        return f"<li>{escape(template.format(*values))}</li>"
+    return f"<li>{template.format(*map(text, values))}</li>"
+
+
 def _values(item, *keys):
     get = item.get
-    return [text(get(key, "")) for key in keys]
+    return [get(key, "") for key in keys]
 
 
 def _join(items, line):
-    return mark_safe("".join(map(line, items)))  # noqa: S308 (each value passed through text())
+    return mark_safe("".join(map(line, items)))  # noqa: S308 (each line passed through _line())
 
 
 def _escalation(e):
-    pk, title, quarter, actor, when = _values(e, "id", "title", "quarter", "actor", "when")
-    return f"<li>#{pk} {title} → {quarter} ({actor}, {when})</li>"
+    return _line("#{} {} → {} ({}, {})", _values(e, "id", "title", "quarter", "actor", "when"))
 
 
 def _decision(e):
-    pk, title, action, actor, when, reason = _values(
-        e, "id", "title", "action", "actor", "when", "reason"
-    )
-    said = f": “{reason}”" if e.get("reason") else ""
-    return f"<li>#{pk} {title}: {action} by {actor} ({when}){said}</li>"
+    values = _values(e, "id", "title", "action", "actor", "when")
+    if e.get("reason"):
+        return _line("#{} {}: {} by {} ({}): “{}”", [*values, e["reason"]])
+    return _line("#{} {}: {} by {} ({})", values)
 
 
 def _change(c):
-    kind, points, quarter, when, reason = _values(c, "kind", "points", "quarter", "when", "reason")
-    return f"<li>{kind} {points} points ({quarter}, {when}): {reason}</li>"
+    return _line(
+        "{} {} points ({}, {}): {}", _values(c, "kind", "points", "quarter", "when", "reason")
+    )
 
 
 def _deferred(r):
-    pk, title, quarter, opens = _values(r, "id", "title", "quarter", "opens")
-    return f"<li>#{pk} {title}: {quarter} opens {opens}</li>"
+    return _line("#{} {}: {} opens {}", _values(r, "id", "title", "quarter", "opens"))
 
 
 def _deal(d):
-    account, amount, stage, closes, request, title = _values(
-        d, "account", "amount", "stage", "closes", "request", "title"
-    )
-    status = text(str(d.get("status", "")).lower())  # {{ d.status|lower }}
-    return f"<li>{account} ({amount}, {stage}) closes {closes}: #{request} {title} is {status}</li>"
+    values = _values(d, "account", "amount", "stage", "closes", "request", "title")
+    status = str(d.get("status", "")).lower()  # {{ d.status|lower }}
+    return _line("{} ({}, {}) closes {}: #{} {} is {}", [*values, status])
 
 
 def _action_item(a):
-    title, owner, due = _values(a, "title", "owner", "due")
     overdue = " (overdue)" if a.get("overdue") else ""
-    return f"<li>{title}: {owner}, due {due}{overdue}</li>"
+    return _line("{}: {}, due {}" + overdue, _values(a, "title", "owner", "due"))
 
 
 def _lines_filter(name, line):
