@@ -132,70 +132,65 @@ LOAD_NOTE = (
 
 GAPS = """## Where a target is missed, and why
 
-Agendas are now built in under 50 ms each: workers (and the benchmark, before it builds them)
-freeze what they loaded out of the garbage collector's way (`config/runtime.py`); a full
-collection walked all of Django and had paused one build by about 40 ms.
+**Repeated reads are within the target; cold reads of most pages are not.** A page or API
+list read again while nothing has been committed anywhere on the database server is answered
+from the worker's memory (`config/pagecache.py`): the key holds `pg_current_snapshot()`, and
+two reads that see the same snapshot see the same rows, so the answer cannot be older than
+what the reader could read itself; the key also holds the signed-in user's row, the URL, the
+htmx and Accept headers, the CSRF secret and the day (the minute for the roadmap and meeting
+pages). Such a read runs 3 statements (session, user, snapshot) and costs about the floor.
+The first read after any commit, from anyone, is cold and costs what the table's cold column
+shows. Idle Celery beat tasks commit nothing (checked for each scheduled task), so a quiet
+app keeps its pages; a busy one reads cold more often.
 
-- **The floor** is measured alongside each page (one floor request before each timed one),
-  so a page's ratio no longer depends on when a single floor measurement happened to run.
+Agendas are built in under 50 ms each: workers (and the benchmark, before it builds them)
+freeze what they loaded out of the garbage collector's way (`config/runtime.py`).
+
+Cold reads, page by page:
+
+- **The floor** is measured alongside each page (one floor request before each timed one).
   On 2 cores shared with PostgreSQL and the client, a page within about 10 % of 3× moves
-  across the line from run to run: read the verdicts of `/queue/`, `/review/`, `/inbox/`
-  and `/requests/` (2.9 to 3.3× in recent runs) as "at the target", not as settled.
+  across the line from run to run: `/queue/`, `/review/`, `/inbox/` and `/requests/` read
+  cold at 2.8 to 3.6× in recent runs.
 - **Ranked lists** (`/queue/`, `/review/`, `/inbox/`, `api queues/<slug>/`, `api inbox/`)
-  show 50 positions a page (the Head of Sales' all-teams page: ten teams with the top five of
-  each; the API: five teams a page) and still rank the whole order: the page posts back the
-  order it was shown with, a drag splices the page into it, and buttons and "move to
-  position" move across pages. Rows are read as plain values (the request with its
-  relations, then its deals: two narrow queries) and printed by Jinja2 templates
-  (`config/jinja2.py`), about 20 microseconds a row where Django's engine took about 70.
-  What stays over the floor is six or seven queries at 0.3 to 0.7 ms of ORM work each (the
-  quarter, the whole order for the page numbers and the cut line, the rows, their deals),
-  and 60 to 120 KiB of HTML.
-- **Roadmap** (`/roadmap/`): the page shows the first ten of each column (committed work
-  first), each column's query also giving the column's length, and links to a column's own
-  paginated view. What stays over the floor is four column queries over the 1,400 current
-  and next-quarter requests behind Now and Next (about 1 to 2 ms each in PostgreSQL, plus the
-  ORM's planning and building). `api roadmap/` is a paginated list that now picks its page
-  from the requests table alone and joins users, quarters and themes only for the rows it
-  shows.
-- **Paginated lists** (`/requests/`, `api requests/`, 25 a page): rows are plain values and
-  the total is exact and cheap (sales and product roles see every escalated request, so
-  those are counted from an index alone and only the rest is checked row by row); what
-  remains over the floor is the two counts, the row query with its joins, the deals, the
-  filter bar's options and the rows.
-- **API lists** answer rows built from plain values (`request_row`, timestamps formatted
-  with the time zone looked up once a list, ids passed as one array parameter); DRF's
-  floor (`/api/v1/me/`, 2 to 2.5 ms) is lower than the pages' and each list still runs 4 or
-  5 queries, which is most of what stays over 3×.
-- **Request and budget pages** (8 to 10 queries): each query costs 0.4 to 0.9 ms with the
-  ORM; the budget page also reads the quarter's whole ledger for its burn chart.
-- **Meeting page** (12 queries, flat with data): the agenda is built live on every view
-  from about 1,900 rows (the whole queue for the cut line, a week of escalations and
-  decisions, a month of closing deals) and prints about 820 lines (100 KiB); building it is
-  about 20 ms in-process (8 ms SQL, 5 ms ORM, 7 ms Python) and rendering about 5 ms.
-  Caching the agenda could go stale, so it is not cached.
+  show 50 positions a page and still rank the whole order. Rows are read as plain values
+  (two narrow queries) and printed by Jinja2 templates (`config/jinja2.py`). What stays over
+  the floor is six or seven queries at 0.3 to 0.7 ms of ORM work each (the quarter, the
+  whole order for the page numbers and the cut line, the rows, their deals), and 60 to 120
+  KiB of HTML, some 1,300 escaped values a page.
+- **Roadmap** (`/roadmap/`): the first ten of each column, each column's query also giving
+  its length; four column queries over the 1,400 current and next-quarter requests behind
+  Now and Next (1 to 4 ms each in PostgreSQL, plus planning and the ORM). `api roadmap/`
+  counts and then picks its page from the requests table (two scans of about 2,000 visible
+  rows, about 2.4 ms each, ordered by quarter through a join).
+- **Paginated lists** (`/requests/`, `api requests/`, 25 a page): the exact total (two
+  counts, escalated requests counted from an index alone), the row query with its joins,
+  the deals, the filter bar's options and the rows.
+- **API lists** answer rows built from plain values; DRF's floor (`/api/v1/me/`, about 3 ms)
+  is lower than the pages' and each list runs 4 to 5 queries, most of what stays over 3×.
+- **Request and budget pages** (10 and 8 statements, the session, the user and the snapshot
+  among them): each query costs 0.4 to 0.9 ms with the ORM.
+- **Meeting page** (12 statements, the session, the user and the snapshot among them; its
+  two deal queries are now one UNION ALL): the agenda is built live from about 1,900
+  rows (the whole queue for the cut line, a week of escalations and decisions, a month of
+  closing deals) and prints about 840 lines; building it is about 20 ms in-process (about 9
+  ms of it in PostgreSQL), rendering about 5 ms.
 - **Approvals per second**: approvals of one quarter take its row lock one at a time (by
   design), from their `SELECT ... FOR UPDATE` to the end of COMMIT: 8 statements (the lock,
   which also finds the request's quarter; the request re-read with the visibility check and
   the queue position it leaves; the budget's conditional `UPDATE ... RETURNING`; the ledger
   entry; the request; its audit event; its notifications; COMMIT, which waits for the WAL
   flush, 1 to 4 ms on this disk). Who hears about an approval and which webhook endpoints
-  listen are read before the lock, and ranks are a sparse strict order, so nothing under the
-  lock grows with the queue, the followers or the endpoints. The locked re-read reuses the
-  quarters the lock read and a position subquery built once, so little Python runs between
-  the locked statements: `python -m bench.approve` measures the lock held about 5 to 7 ms an
-  approval on a quiet machine (more under load), so one quarter takes at most 140 to 200
-  approvals a second even with cores to spare. The run is CPU-bound before that: an approval
-  through the API is 12 queries and its COMMIT (the token, who hears, the endpoints, the
-  seven above, the answer's row and its deals; the answer is built from plain values by
-  request_row, and the approval's own locked read answers 404 for a request the caller may
-  not see, so the API does not look it up first), and costs about 10.5 to 13.5 ms of CPU in
-  the gunicorn worker and 3 to 4 ms in PostgreSQL (`python -m bench.load`); the 32 client
-  threads share the two cores with them, so they top out near 100 to 120 approvals a second;
-  200 would need the whole approval, web worker, database and client, under 10 ms of CPU,
-  about what Django, DRF and the ORM take for 12 queries alone. `python -m bench.load` runs
-  the approvals alone and splits their CPU between the web workers, PostgreSQL and the
-  clients.
+  listen are read before the lock, so nothing under the lock grows with the queue, the
+  followers or the endpoints; `python -m bench.approve` measures the lock held about 5 to 7
+  ms an approval on a quiet machine, so one quarter takes at most 140 to 200 approvals a
+  second even with cores to spare. The run is CPU-bound before that: an approval through the
+  API is 12 queries and its COMMIT and costs about 10.5 to 13.5 ms of CPU in the gunicorn
+  worker and 3 to 4 ms in PostgreSQL (`python -m bench.load`), and the 32 client threads
+  share the two cores with them, so they top out near 100 to 120 approvals a second; 200
+  would need the whole approval, web worker, database and client, under 10 ms of CPU, about
+  what Django, DRF and the ORM take for 12 queries alone. The page cache does not help here:
+  an approval is a write, and it makes the next read of every page cold.
 """
 
 

@@ -17,6 +17,11 @@ pages that compare times (a meeting is over when it ends; the roadmap's "recentl
 is the last 90 days to the moment), so such a page is at most a minute behind the clock, as
 its timestamps, which show minutes, are.
 
+Under READ COMMITTED each of a view's statements sees the data as of its own start, so a
+commit landing while a page is read can show in some of its parts and not in others, as it
+can without a cache; such a page is kept under the snapshot read before it, where only
+readers that started before that commit find it. It is never older than their snapshot.
+
 Not cached: anything but a 200 to a GET; a request with flash messages waiting (they are
 shown once); a request inside a transaction (tests, and any atomic view: its snapshot may
 hold its own uncommitted writes); a page that set a new CSRF cookie while rendering; SQLite,
