@@ -10,12 +10,11 @@ could have read itself; nothing needs invalidating, and nothing can be forgotten
 What else the answer depends on is in the key too: the URL with its host, scheme and query
 string, the htmx and Accept headers, the user (their whole row, read before the snapshot,
 so a role changed just before it cannot be served a page rendered for the old one), the
-CSRF secret the page's forms carry, the
-time zone and language, and the clock as far as the page reads it: the day for most pages
-(the current quarter, "today" on the burn chart, a deal's close date), the minute for the
-pages that compare times (a meeting is over when it ends; the roadmap's "recently shipped"
-is the last 90 days to the moment), so such a page is at most a minute behind the clock, as
-its timestamps, which show minutes, are.
+CSRF secret the page's forms carry, the time zone and language, and the clock as far as
+the page reads it: the day for most pages (the current quarter, "today" on the burn chart,
+a deal's close date), the minute for the pages that compare times (a meeting is over when it
+ends; the roadmap's "recently shipped" is the last 90 days to the moment), so such a page
+is at most a minute behind the clock, as its timestamps, which show minutes, are.
 
 Under READ COMMITTED each of a view's statements sees the data as of its own start, so a
 commit landing while a page is read can show in some of its parts and not in others, as it
@@ -94,7 +93,8 @@ def key_for(request, user, *, csrf=True, clock="day"):
 
 
 def _cold(request):
-    """The benchmark asks for the uncached path (the cache is read, not bypassed, in use)."""
+    """The benchmark's cold reads: X-Bench-Cold makes a read miss, as the first read after a
+    commit does (honoured only with BENCH_FLOOR on, which production never sets)."""
     return settings.BENCH_FLOOR and request.META.get("HTTP_X_BENCH_COLD") == "1"
 
 
@@ -104,8 +104,8 @@ def cached_answer(request, key):
     hit = caches[CACHE].get(key)
     if hit is None:
         return None
-    status, content, headers = hit
-    response = HttpResponse(content, status=status)
+    content, headers = hit
+    response = HttpResponse(content)
     for name, value in headers:
         response[name] = value
     return response
@@ -113,7 +113,7 @@ def cached_answer(request, key):
 
 def keep(key, response):
     if key is not None and response.status_code == 200 and not response.streaming:
-        caches[CACHE].set(key, (200, response.content, list(response.headers.items())))
+        caches[CACHE].set(key, (response.content, list(response.headers.items())))
 
 
 def snapshot_cached(view=None, *, clock="day"):

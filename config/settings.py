@@ -108,8 +108,8 @@ TEMPLATES = [
 ]
 
 # GET pages and API lists served again while the database is unchanged (config/pagecache.py):
-# each worker's own memory, at most PAGE_CACHE_ENTRIES answers (a page is 10-120 KiB); an
-# answer is never read after its day or minute has passed, so it expires after 10 minutes.
+# each worker's own memory, at most PAGE_CACHE_ENTRIES answers (a page is 10-120 KiB), each
+# kept 10 minutes at most. PAGE_CACHE=false reads every page afresh.
 PAGE_CACHE = env_bool("PAGE_CACHE", True)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
