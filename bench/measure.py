@@ -362,7 +362,6 @@ def page_times(server, creds, t, repeat):
                 "ratio_floor": own["median"] / own["floor"],
                 "cold": cold["median"],
                 "cold_p95": cold["p95"],
-                "cold_floor": cold["floor"],
                 "ratio_cold": cold["median"] / cold["floor"],
                 "admin": changelist["median"],
                 "ratio_admin": cold["median"] / changelist["median"],

@@ -221,8 +221,6 @@ class RequestAction(APIView):
         if action not in ACTIONS:
             raise NotFound(f"Unknown action {action[:30]!r}; one of: {', '.join(ACTIONS)}.")
         if action in CHECKED_UNDER_LOCK:
-            if not 0 < pk < 2**63:  # no row has it, and SQLite cannot even bind it
-                raise NotFound("No such request.")
             fr = FeatureRequest(pk=pk)
             data = _action_body(request, unseen_pk=pk)
         else:

@@ -94,6 +94,10 @@ def requests_visible_to(user):
     return FeatureRequest.objects.filter(visible_q(user))
 
 
+# Ids are 64-bit: a larger number names no request (and SQLite refuses to bind it).
+MAX_ID = 2**63
+
+
 def request_get_for_user(user, pk, *, queryset=None) -> FeatureRequest:
     try:
         pk = int(pk)
@@ -1132,6 +1136,8 @@ def _ledger_note(fr, what):
 def request_approve(*, fr, actor, product_funded=False):
     """Approve against the quarter's sales budget, or as product-funded (no sales points)."""
     name = "approve_product" if product_funded else "approve"
+    if not 0 < fr.pk < MAX_ID:  # the API passes an id it has not looked up (CHECKED_UNDER_LOCK)
+        raise NotFound("No such request.")
     # Approvals of one quarter queue for its lock, so what the locks do not guard is read
     # first: who hears about it (the author and followers) and which webhook endpoints listen.
     # Their outbox rows are still written in the approval's transaction.

@@ -62,7 +62,7 @@ def _id_or_none(value):
     """A database id from a query parameter, or None. str.isdigit() alone lets through '²'
     (int() refuses it) and ids beyond 64 bits (SQLite refuses those): both were a 500."""
     value = str(value if value is not None else "")
-    if value.isascii() and value.isdecimal() and 0 < int(value) < 2**63:
+    if value.isascii() and value.isdecimal() and 0 < int(value) < services.MAX_ID:
         return int(value)
     return None
 
