@@ -154,10 +154,12 @@ Cold reads, page by page:
   cold at 2.8 to 3.6× in recent runs.
 - **Ranked lists** (`/queue/`, `/review/`, `/inbox/`, `api queues/<slug>/`, `api inbox/`)
   show 50 positions a page and still rank the whole order. Rows are read as plain values
-  (two narrow queries) and printed by Jinja2 templates (`config/jinja2.py`). What stays over
-  the floor is six or seven queries at 0.3 to 0.7 ms of ORM work each (the quarter, the
-  whole order for the page numbers and the cut line, the rows, their deals), and 60 to 120
-  KiB of HTML, some 1,300 escaped values a page.
+  (two narrow queries) and printed by Jinja2 templates (`config/jinja2.py`). The whole
+  order, the rows and their deals are queries compiled once per worker and run again with
+  new values (`config/compiled.py`; through the ORM the row query alone was 2.3 ms, as
+  compiled SQL 1.0 ms). What stays over the floor is the quarter and its budget through the
+  ORM, those three queries' round trips, and 60 to 120 KiB of HTML, some 1,300 escaped
+  values a page.
 - **Roadmap** (`/roadmap/`): the first ten of each column, each column's query also giving
   its length; four column queries over the 1,400 current and next-quarter requests behind
   Now and Next (1 to 4 ms each in PostgreSQL, plus planning and the ORM). `api roadmap/`
@@ -182,14 +184,16 @@ Cold reads, page by page:
   entry; the request; its audit event; its notifications; COMMIT, which waits for the WAL
   flush, 1 to 4 ms on this disk). Who hears about an approval and which webhook endpoints
   listen are read before the lock, so nothing under the lock grows with the queue, the
-  followers or the endpoints; `python -m bench.approve` measures the lock held about 5 to 7
-  ms an approval on a quiet machine, so one quarter takes at most 140 to 200 approvals a
-  second even with cores to spare. The run is CPU-bound before that: an approval through the
-  API is 12 queries and its COMMIT and costs about 10.5 to 13.5 ms of CPU in the gunicorn
-  worker and 3 to 4 ms in PostgreSQL (`python -m bench.load`), and the 32 client threads
-  share the two cores with them, so they top out near 100 to 120 approvals a second; 200
-  would need the whole approval, web worker, database and client, under 10 ms of CPU, about
-  what Django, DRF and the ORM take for 12 queries alone. The page cache does not help here:
+  followers or the endpoints; `python -m bench.approve` measured the lock held 6.8 to 8.4 ms
+  an approval (2026-11-28), so one quarter takes at most 120 to 150 approvals a second even
+  with cores to spare. The run is CPU-bound before that: an approval through the API is 12
+  queries and its COMMIT and costs 14.8 to 17.6 ms of CPU in the gunicorn worker and 4.1 to
+  5.1 ms in PostgreSQL (`python -m bench.load`, ten bursts of 446 to 600 on 2026-11-28), and the 32
+  client threads share the two cores with them, so they top out at 74 to 93 approvals a
+  second. Sync workers did no better than gthread (`BENCH_SERVERS=4x1,4x2,4x1,4x2`: 80 and 85
+  against 79 and 85 a second). 200 would need the whole approval, web worker, database and client, under 10 ms
+  of CPU, about what Django, DRF and the ORM take for 12 queries alone, and the quarter's
+  lock held under 5 ms. The page cache does not help here:
   an approval is a write, and it makes the next read of every page cold.
 """
 

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role, User
 from budgets.services import quarter_from_slug
+from config.compiled import Compiled
 from config.errors import InvalidInput, NotAllowed, NotFound
 from config.listing import (
     OrderedList,
@@ -410,10 +411,18 @@ def _page_link(url, number, param="page"):
     return replace_query_param(url, param, number)
 
 
+_list_rows_of = Compiled(
+    lambda ids: services.list_rows(
+        FeatureRequest.objects.filter(services.AnyOf("pk", ids)).order_by()
+    ),
+    list,
+)
+
+
 def _rows_by_id(ids):
     """The rows of one page's requests and their demand, in two queries."""
     demand = services.demand_by_request(ids)
-    rows = services.list_rows(FeatureRequest.objects.filter(services.AnyOf("pk", ids)).order_by())
+    rows = _list_rows_of(ids)
     return {row["id"]: (row, demand[row["id"]]) for row in rows}
 
 

@@ -45,6 +45,7 @@ from budgets.services import (
     budget_reserve,
     quarter_get_or_create,
 )
+from config.compiled import Compiled
 from config.errors import (
     DomainError,
     InvalidInput,
@@ -180,13 +181,15 @@ class AnyOf(Func):
         return f"{field} IN ({', '.join(['%s'] * len(self.ids))})", (*params, *self.ids)
 
 
+# Unordered: the sums and the set of accounts come out the same in any order.
+_deals_of = Compiled(lambda ids: _DEMAND_ROWS.filter(AnyOf("request_id", ids)).order_by(), list)
+
+
 def demand_by_request(ids):
     """{request id: its demand (FeatureRequest.demand())} for these requests, in one narrow
     query; requests without deals have none at stake."""
     deals = defaultdict(list)
-    # Unordered: the sums and the set of accounts come out the same in any order.
-    rows = _DEMAND_ROWS.filter(AnyOf("request_id", ids)).order_by()
-    for request_id, *deal in rows:
+    for request_id, *deal in _deals_of(ids):
         deals[request_id].append(deal)
     return {pk: demand_of(deals[pk]) for pk in ids}
 
@@ -528,24 +531,32 @@ class Ranked(NamedTuple):
     estimate: int | None
 
 
+_queue_order = Compiled(
+    lambda quarter_id: _queue(quarter_id).order_by("queue_rank").values_list("pk", "estimate"),
+    int,
+)
+
+
 def queue_order(quarter_id):
     """The quarter's whole queue in rank order, in one narrow query."""
-    return [
-        Ranked(*row)
-        for row in _queue(quarter_id).order_by("queue_rank").values_list("pk", "estimate")
-    ]
+    return [Ranked(*row) for row in _queue_order(quarter_id)]
+
+
+_inbox_orders = Compiled(
+    lambda manager_ids: (
+        FeatureRequest.objects.filter(AnyOf("manager_id", manager_ids), inbox_rank__isnull=False)
+        .order_by("manager_id", "inbox_rank")
+        .values_list("manager_id", "pk")
+    ),
+    list,
+)
 
 
 def inbox_orders(manager_ids):
     """{manager id: the team's whole inbox order (ids)} for these teams, in one narrow query;
     the order each team's ranking is checked against (inbox_ids)."""
     orders = {pk: [] for pk in manager_ids}
-    rows = (
-        FeatureRequest.objects.filter(manager_id__in=orders, inbox_rank__isnull=False)
-        .order_by("manager_id", "inbox_rank")
-        .values_list("manager_id", "pk")
-    )
-    for manager_id, pk in rows:
+    for manager_id, pk in _inbox_orders(list(orders)):
         orders[manager_id].append(pk)
     return orders
 

@@ -22,6 +22,7 @@ from budgets.dashboard import csv_safe
 from budgets.fiscal import FiscalQuarter
 from budgets.models import Quarter
 from budgets.services import quarter_among, quarter_from_slug, quarters_ensure_open
+from config.compiled import Compiled
 from config.errors import DomainError, InsufficientBudget, InvalidInput, NotAllowed, NotFound
 from config.pagecache import snapshot_cached
 
@@ -623,12 +624,22 @@ RANKED_ROW_VALUES = (
 IMPORTANCE_LABELS = dict(Importance.choices)
 
 
+_ranked_rows_of = Compiled(
+    lambda ids: (
+        FeatureRequest.objects.filter(services.AnyOf("pk", ids))
+        .order_by()
+        .values(*RANKED_ROW_VALUES)
+    ),
+    list,
+)
+
+
 def _row_values(ids):
     """{id: what a ranked page's row shows of that request}, in two narrow queries (the
     request with its relations, then its deals for the demand)."""
     demand = services.demand_by_request(ids)
     rows = {}
-    for v in FeatureRequest.objects.filter(pk__in=ids).values(*RANKED_ROW_VALUES):
+    for v in _ranked_rows_of(ids):
         pk, d = v["id"], demand[v["id"]]
         rows[pk] = {
             "pk": pk,

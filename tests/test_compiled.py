@@ -1,0 +1,131 @@
+"""Queries compiled once and run again with new values (config/compiled.py) answer what
+their ORM form answers, for whatever values they are given, and the helper refuses the
+queries it cannot run that way (falling back to the ORM, which still answers right)."""
+
+import pytest
+from django.db import connection
+from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
+
+from config.compiled import Compiled
+from requests_app import api, services, views
+from requests_app.models import AuditEvent, FeatureRequest
+from tests.requests_app.conftest import Builder
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+
+@pytest.fixture
+def build(cast, quarters):
+    return Builder(cast, quarters)
+
+
+@pytest.fixture
+def data(cast, quarters, build):
+    """Two queues' worth of requests with deals, and two teams' inboxes."""
+    current, later = quarters
+    queue = [build.escalated(deals=2), build.escalated(deals=1), build.escalated(deals=3)]
+    build.estimate(queue[0], 3)
+    other = [build.escalated(quarter=later, deals=1), build.escalated(quarter=later, deals=2)]
+    inbox = [build.submitted(), build.submitted(), build.submitted(author=cast.outsider)]
+    return {
+        "quarters": (current.pk, later.pk),
+        "first": [fr.pk for fr in queue] + [inbox[0].pk],
+        "second": [fr.pk for fr in other + inbox[1:]],
+        "teams": ([cast.manager.pk], [cast.manager.pk, cast.other_manager.pk]),
+    }
+
+
+def _rows(result):
+    return sorted(map(repr, result))
+
+
+APP_QUERIES = {
+    "deals": (services._deals_of, "first", "second"),
+    "queue order": (services._queue_order, "quarters", None),
+    "inbox orders": (services._inbox_orders, "teams", None),
+    "ranked rows": (views._ranked_rows_of, "first", "second"),
+    "API list rows": (api._list_rows_of, "first", "second"),
+}
+
+
+@pytest.mark.parametrize("name", APP_QUERIES)
+def test_each_compiled_query_answers_as_its_orm_form_for_each_set_of_values(data, name):
+    compiled, first, second = APP_QUERIES[name]
+    calls = [(v,) for v in data[first]] if second is None else [(data[first],), (data[second],)]
+    answers = []
+    for args in calls:
+        with CaptureQueriesContext(connection) as ctx:
+            fast = compiled(*args)
+        assert len(ctx.captured_queries) == 1
+        assert compiled._plans["default"] is not None, "ran through the ORM, not compiled"
+        assert _rows(fast) == _rows(compiled.build(*args))
+        assert fast, "each set of values has rows to compare"
+        answers.append(_rows(fast))
+    # The second call's values reached the SQL: it did not answer the first call's rows.
+    assert answers[0] != answers[1]
+
+
+def test_an_empty_list_runs_no_query_as_the_orm_does(data):
+    views._ranked_rows_of(data["first"])  # compiled
+    with CaptureQueriesContext(connection) as ctx:
+        assert views._ranked_rows_of([]) == []
+    assert ctx.captured_queries == []
+
+
+def test_ids_spread_one_parameter_each_are_refused_and_still_answer_right(data):
+    by_in = Compiled(
+        lambda ids: FeatureRequest.objects.filter(pk__in=ids).values_list("pk", flat=True), list
+    )
+    assert sorted(by_in(data["first"])) == sorted(data["first"])
+    assert sorted(by_in(data["second"])) == sorted(data["second"])
+    assert by_in._plans["default"] is None
+
+
+def test_a_column_that_needs_a_converter_is_refused_and_still_answers_right(data):
+    request_id = data["first"][0]
+    events = Compiled(
+        lambda pk: AuditEvent.objects.filter(request_id=pk).order_by("pk").values("new_value"),
+        int,
+    )
+    answer = events(request_id)
+    assert events._plans["default"] is None
+    # JSON comes back as Python values, as the ORM gives it.
+    assert answer == list(
+        AuditEvent.objects.filter(request_id=request_id).order_by("pk").values("new_value")
+    )
+    assert any(isinstance(row["new_value"], dict) for row in answer)
+
+
+def test_a_query_that_ignores_its_argument_is_refused(data):
+    everything = Compiled(lambda pk: FeatureRequest.objects.values_list("pk", flat=True), int)
+    assert sorted(everything(data["first"][0])) == sorted(
+        FeatureRequest.objects.values_list("pk", flat=True)
+    )
+    assert everything._plans["default"] is None
+
+
+def test_arguments_of_the_wrong_kind_are_refused_before_any_query():
+    with pytest.raises(TypeError):
+        Compiled(lambda ids: None, tuple)
+    with pytest.raises(TypeError):
+        views._ranked_rows_of([1], [2])
+
+
+def test_an_argument_used_twice_takes_the_value_in_both_places(cast, data):
+    by_author_or_manager = Compiled(
+        lambda pk: (
+            FeatureRequest.objects.filter(author_id=pk)
+            .union(FeatureRequest.objects.filter(manager_id=pk))
+            .values_list("pk", flat=True)
+        ),
+        int,
+    )
+    for user in (cast.rep, cast.manager, cast.outsider):
+        expected = FeatureRequest.objects.filter(pk__in=[*data["first"], *data["second"]]).filter(
+            Q(author_id=user.pk) | Q(manager_id=user.pk)
+        )
+        assert sorted(by_author_or_manager(user.pk)) == sorted(
+            expected.values_list("pk", flat=True)
+        )
+    assert by_author_or_manager._plans["default"] is not None
