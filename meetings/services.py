@@ -25,6 +25,7 @@ from accounts.models import Role, User
 from budgets.fiscal import FiscalQuarter
 from budgets.models import LedgerEntry, Quarter
 from budgets.services import quarter_get_or_create
+from config.compiled import Compiled
 from config.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from requests_app import services as request_services
 from requests_app.models import (
@@ -220,6 +221,109 @@ def action_items_for(meeting):
     )
 
 
+# The agenda's long reads, compiled to SQL once per worker and run with each meeting's values
+# (config/compiled.py): the audit events and the budget changes between the last meeting and
+# this one, the requests it names and the deals it shows.
+_agenda_events = Compiled(
+    lambda since, until: AuditEvent.objects.filter(
+        created_at__gte=since, created_at__lte=until, action__in=["escalate", *DECISION_ACTIONS]
+    )
+    .order_by("created_at", "id")
+    .values_list(
+        "request_id", "action", "reason", "created_at",
+        "actor_id", "actor__username", "actor__first_name", "actor__last_name",
+        named=True,
+    ),
+    dt.datetime,
+    dt.datetime,
+)  # fmt: skip
+
+
+def _agenda_requests_of(quarter_id, due_by, event_request_ids):
+    """One read of the requests the agenda names: the queue (every estimate: the cut line needs
+    them all, though only its top is shown), the deferred requests coming due, and those of
+    the events. The events' requests are fetched by key here rather than joined to the
+    events: that join made PostgreSQL hash every request (20,000 at bench scale) each time.
+    A UNION ALL of the three, not one WHERE with OR: the deferred test is on the joined
+    quarter, which kept PostgreSQL from reading each part through its own index; it scanned
+    every request and matched each against the list of keys (bench scale: 5.7 ms to execute,
+    2.8 ms this way). A request in two parts comes twice, the same row both times;
+    build_agenda keeps one."""
+    in_queue = Q(target_quarter_id=quarter_id, queue_rank__isnull=False)
+    deferred_due = Q(status=Status.DEFERRED, target_quarter__start_date__lte=due_by)
+    rows = (
+        FeatureRequest.objects.annotate(
+            in_queue=ExpressionWrapper(in_queue, output_field=BooleanField()),
+            deferred_due=ExpressionWrapper(deferred_due, output_field=BooleanField()),
+        )
+        .order_by()  # sorted by build_agenda, each list its own way
+        .values_list(
+            "pk", "title", "status", "importance", "estimate", "queue_rank",
+            "manager_id", "manager__username", "manager__first_name", "manager__last_name",
+            "manager__team_name",
+            "target_quarter__fiscal_year", "target_quarter__number", "target_quarter__start_date",
+            "in_queue", "deferred_due",
+            named=True,
+        )
+    )  # fmt: skip
+    return rows.filter(in_queue).union(
+        rows.filter(deferred_due),
+        rows.filter(request_services.AnyOf("pk", event_request_ids)),
+        all=True,
+    )
+
+
+_agenda_requests = Compiled(_agenda_requests_of, int, dt.date, list)
+_DEAL_COLUMNS = (
+    *("pk", "request_id", "currency", "amount", "account_name"),
+    *("expected_close_date", "stage", "request__title", "request__status"),
+)
+# The deals the agenda shows, in one statement: those of the requests shown (for their
+# accounts and ARR; unordered, their sums and accounts come out the same), then those closing
+# before the next meeting on requests still to decide (a range of deal_closing). UNION ALL
+# keeps each half's own plan; one WHERE with an OR of the two took twice as long.
+_agenda_deals = Compiled(
+    lambda shown, today, due_by: (
+        Deal.objects.filter(request_services.AnyOf("request_id", shown))
+        .order_by()
+        .annotate(closing=Value(False))
+        .values_list(*_DEAL_COLUMNS, "closing", named=True)
+        .union(
+            Deal.objects.filter(
+                expected_close_date__gte=today,
+                expected_close_date__lte=due_by,
+                request__status__in=UNDECIDED,
+            )
+            .order_by()
+            .annotate(closing=Value(True))
+            .values_list(*_DEAL_COLUMNS, "closing", named=True),
+            all=True,
+        )
+    ),
+    list,
+    dt.date,
+    dt.date,
+)
+_agenda_changes = Compiled(
+    lambda since, until: LedgerEntry.objects.filter(
+        created_at__gte=since,
+        created_at__lte=until,
+        kind__in=[LedgerEntry.Kind.CHANGE_COST, LedgerEntry.Kind.RE_ESTIMATE],
+    ).values_list(
+        "kind",
+        "points",
+        "request_id",
+        "reason",
+        "created_at",
+        "budget__quarter__fiscal_year",
+        "budget__quarter__number",
+        named=True,
+    ),
+    dt.datetime,
+    dt.datetime,
+)
+
+
 def build_agenda(meeting, *, now=None, action_items=None):
     """Everything the heads go through, from live data, as plain JSON-able values.
 
@@ -270,50 +374,9 @@ def build_agenda(meeting, *, now=None, action_items=None):
     people = _People()
     local = timezone.get_current_timezone()  # once, not per line (as localtime() would)
 
-    events = list(
-        AuditEvent.objects.filter(
-            created_at__gte=since, created_at__lte=until, action__in=["escalate", *DECISION_ACTIONS]
-        )
-        .order_by("created_at", "id")
-        .values_list(
-            "request_id", "action", "reason", "created_at",
-            "actor_id", "actor__username", "actor__first_name", "actor__last_name",
-            named=True,
-        )
-    )  # fmt: skip
-    # One read of the requests the agenda names: the queue (every estimate: the cut line needs
-    # them all, though only its top is shown), the deferred requests coming due, and those of
-    # the events above. The events' requests are fetched by key here rather than joined to the
-    # events: that join made PostgreSQL hash every request (20,000 at bench scale) each time.
-    # A UNION ALL of the three, not one WHERE with OR: the deferred test is on the joined
-    # quarter, which kept PostgreSQL from reading each part through its own index; it scanned
-    # every request and matched each against the list of keys (bench scale: 5.7 ms to execute,
-    # 2.8 ms this way). A request in two parts comes twice, the same row both times;
-    # request_by_pk keeps one.
-    in_queue = Q(target_quarter=quarter, queue_rank__isnull=False)
-    deferred_due = Q(status=Status.DEFERRED, target_quarter__start_date__lte=due_by)
-    agenda_rows = (
-        FeatureRequest.objects.annotate(
-            in_queue=ExpressionWrapper(in_queue, output_field=BooleanField()),
-            deferred_due=ExpressionWrapper(deferred_due, output_field=BooleanField()),
-        )
-        .order_by()  # sorted below, each list its own way
-        .values_list(
-            "pk", "title", "status", "importance", "estimate", "queue_rank",
-            "manager_id", "manager__username", "manager__first_name", "manager__last_name",
-            "manager__team_name",
-            "target_quarter__fiscal_year", "target_quarter__number", "target_quarter__start_date",
-            "in_queue", "deferred_due",
-            named=True,
-        )
-    )  # fmt: skip
+    events = _agenda_events(since, until)
     request_by_pk = {
-        r.pk: r
-        for r in agenda_rows.filter(in_queue).union(
-            agenda_rows.filter(deferred_due),
-            agenda_rows.filter(pk__in={e.request_id for e in events}),
-            all=True,
-        )
+        r.pk: r for r in _agenda_requests(quarter.pk, due_by, {e.request_id for e in events})
     }
     requests = request_by_pk.values()
     queue = sorted((r for r in requests if r.in_queue), key=attrgetter("queue_rank"))
@@ -323,33 +386,9 @@ def build_agenda(meeting, *, now=None, action_items=None):
     )
     top = queue[:QUEUE_TOP]
     rows = request_services.cut_line(queue, budget.remaining)
-    # The deals the agenda shows, in one statement: those of the requests shown (for their
-    # accounts and ARR; unordered, their sums and accounts come out the same), then those
-    # closing before the next meeting on requests still to decide (a range of deal_closing).
-    # UNION ALL keeps each half's own plan; one WHERE with an OR of the two took twice as long.
-    columns = (
-        *("pk", "request_id", "currency", "amount", "account_name"),
-        *("expected_close_date", "stage", "request__title", "request__status"),
-    )
     shown = [r.pk for r in [*top, *deferred]]
     deals_of, closing_rows = defaultdict(list), []
-    for d in (
-        Deal.objects.filter(request_id__in=shown)
-        .order_by()
-        .annotate(closing=Value(False))
-        .values_list(*columns, "closing", named=True)
-        .union(
-            Deal.objects.filter(
-                expected_close_date__gte=today,
-                expected_close_date__lte=due_by,
-                request__status__in=UNDECIDED,
-            )
-            .order_by()
-            .annotate(closing=Value(True))
-            .values_list(*columns, "closing", named=True),
-            all=True,
-        )
-    ):
+    for d in _agenda_deals(shown, today, due_by):
         if d.closing:
             closing_rows.append(d)
         else:
@@ -394,20 +433,7 @@ def build_agenda(meeting, *, now=None, action_items=None):
             "when": _fmt_day(e.created_at.astimezone(local).date()),
             "quarter": _quarter_label(e.budget__quarter__fiscal_year, e.budget__quarter__number),
         }
-        for e in LedgerEntry.objects.filter(
-            created_at__gte=since,
-            created_at__lte=until,
-            kind__in=[LedgerEntry.Kind.CHANGE_COST, LedgerEntry.Kind.RE_ESTIMATE],
-        ).values_list(
-            "kind",
-            "points",
-            "request_id",
-            "reason",
-            "created_at",
-            "budget__quarter__fiscal_year",
-            "budget__quarter__number",
-            named=True,
-        )
+        for e in _agenda_changes(since, until)
     ]
     deferred_due = [
         {

@@ -2,12 +2,16 @@
 their ORM form answers, for whatever values they are given, and the helper refuses the
 queries it cannot run that way (falling back to the ORM, which still answers right)."""
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from config.compiled import Compiled
+from meetings import services as meetings
 from requests_app import api, services, views
 from requests_app.models import AuditEvent, FeatureRequest
 from tests.requests_app.conftest import Builder
@@ -129,3 +133,33 @@ def test_an_argument_used_twice_takes_the_value_in_both_places(cast, data):
             expected.values_list("pk", flat=True)
         )
     assert by_author_or_manager._plans["default"] is not None
+
+
+def test_the_agendas_reads_are_compiled_and_answer_as_their_orm_form(cast, quarters, build):
+    current, _ = quarters
+    approved = build.make("approved", deals=2)
+    build.estimate(approved, 8)  # a re-estimate: a budget change the agenda lists
+    queued = build.escalated(deals=1)
+    now = timezone.now()
+    today = timezone.localdate()
+    week_ago, long_ago = now - dt.timedelta(days=7), now - dt.timedelta(days=700)
+    due_by = today + dt.timedelta(days=60)
+    calls = {
+        meetings._agenda_events: [(week_ago, now), (long_ago, week_ago)],
+        meetings._agenda_changes: [(week_ago, now), (long_ago, week_ago)],
+        meetings._agenda_requests: [
+            (current.pk, due_by, [approved.pk]),
+            (current.pk + 1000, due_by, [queued.pk]),
+        ],
+        meetings._agenda_deals: [([approved.pk], today, due_by), ([queued.pk], today, today)],
+    }
+    for compiled, argument_sets in calls.items():
+        answers = []
+        for args in argument_sets:
+            answer = compiled(*args)
+            assert compiled._plans["default"] is not None, compiled.build
+            assert _rows(answer) == _rows(compiled.build(*args))
+            answers.append(_rows(answer))
+        assert answers[0], compiled.build
+        assert answers[0] != answers[1], compiled.build
+
