@@ -175,8 +175,10 @@ Cold reads, page by page:
 - **Meeting page** (12 statements, the session, the user and the snapshot among them; its
   two deal queries are now one UNION ALL): the agenda is built live from about 1,900
   rows (the whole queue for the cut line, a week of escalations and decisions, a month of
-  closing deals) and prints about 840 lines; building it is about 20 ms in-process (about 9
-  ms of it in PostgreSQL), rendering about 5 ms.
+  closing deals) and prints about 840 lines. Its four long reads are compiled once per
+  worker (`config/compiled.py`): building the 200 agendas in-process went from 32.6 to 37.5
+  ms each through the ORM to 24.5 to 31.5 ms compiled, the same agendas (their JSON compared);
+  rendering the page adds about 5 ms.
 - **Approvals per second**: approvals of one quarter take its row lock one at a time (by
   design), from their `SELECT ... FOR UPDATE` to the end of COMMIT: 8 statements (the lock,
   which also finds the request's quarter; the request re-read with the visibility check and
@@ -191,10 +193,10 @@ Cold reads, page by page:
   5.1 ms in PostgreSQL (`python -m bench.load`, ten bursts of 446 to 600 on 2026-11-28), and the 32
   client threads share the two cores with them, so they top out at 74 to 93 approvals a
   second. Sync workers did no better than gthread (`BENCH_SERVERS=4x1,4x2,4x1,4x2`: 80 and 85
-  against 79 and 85 a second). 200 would need the whole approval, web worker, database and client, under 10 ms
-  of CPU, about what Django, DRF and the ORM take for 12 queries alone, and the quarter's
-  lock held under 5 ms. The page cache does not help here:
-  an approval is a write, and it makes the next read of every page cold.
+  against 79 and 85 a second). 200 would need the whole approval, web worker, database and
+  client, under 10 ms of CPU, about what Django, DRF and the ORM take for 12 queries alone,
+  and the quarter's lock held under 5 ms. The page cache does not help here: an approval is
+  a write, and it makes the next read of every page cold.
 """
 
 
