@@ -162,4 +162,3 @@ def test_the_agendas_reads_are_compiled_and_answer_as_their_orm_form(cast, quart
             answers.append(_rows(answer))
         assert answers[0], compiled.build
         assert answers[0] != answers[1], compiled.build
-
