@@ -15,9 +15,11 @@ what the ORM gives:
   requests_app.services.AnyOf; elsewhere the SQL changes with the list's length);
 - when the query cannot be built or compiled with the markers;
 - when a marker is not found among the parameters in the form its argument has (an
-  argument used twice is put in both places);
+  argument used twice is put in both places), or compiling with two sets of markers gives
+  different SQL or different other parameters (see _ODD and _ORDINARY);
+- when an argument is not of its kind (None, a naive datetime);
 - when a selected column needs one of Django's converters;
-- when a list argument is empty (the ORM runs no query at all then).
+- when a list argument is empty (the ORM leaves out the query, or a union's part, then).
 
 `build` must depend on its arguments alone: whatever else it reads (the time, a setting)
 is frozen into the SQL the first time, and so is a slice (LIMIT and OFFSET are written into
@@ -36,34 +38,46 @@ from django.db.models.query import (
 )
 from django.db.models.utils import create_namedtuple_class
 
-# Markers are far outside any id, count or time the app stores, so one cannot be mistaken
-# for a constant the query itself holds.
-_MARKER_BASE = -7_300_000_000_000_000_000
-_MARKER_DAY = dt.date(1901, 1, 1)
-_MARKER_TIME = dt.datetime(1901, 1, 1, tzinfo=dt.UTC)
+# Each query is compiled with two sets of markers, odd and ordinary, and kept only if both
+# give the same SQL, the markers in the same places and the same other parameters. Odd
+# markers (far outside any id, count or time the app stores) cannot be mistaken for a
+# constant of the query; ordinary ones (in range for any integer column, a day this century)
+# catch what odd ones hide: Django writes a condition differently, or leaves it out, for a
+# value beyond a column's range, and a value computed from an argument differs between them.
+_ODD = (-7_300_000_000_000_000_000, dt.date(1901, 1, 1), dt.datetime(1901, 1, 1, tzinfo=dt.UTC))
+_ORDINARY = (30_011, dt.date(2031, 7, 13), dt.datetime(2031, 7, 13, 4, 5, 6, tzinfo=dt.UTC))
 KINDS = (int, list, dt.date, dt.datetime)
 SHAPES = (ValuesIterable, ValuesListIterable, FlatValuesListIterable, NamedValuesListIterable)
 
 
-def _marker(kind, i):
-    if kind is dt.datetime:
-        return _MARKER_TIME + dt.timedelta(microseconds=i + 1)
-    if kind is dt.date:
-        return _MARKER_DAY + dt.timedelta(days=i)
-    return [_MARKER_BASE - i] if kind is list else _MARKER_BASE - i
+def _markers(kinds, base):
+    number, day, time = base
+    markers = []
+    for i, kind in enumerate(kinds):
+        if kind is dt.datetime:
+            markers.append(time + dt.timedelta(microseconds=i + 1))
+        elif kind is dt.date:
+            markers.append(day + dt.timedelta(days=i))
+        else:
+            marker = number - 17 * i if number < 0 else number + 17 * i
+            markers.append([marker] if kind is list else marker)
+    return markers
 
 
 def _value(kind, arg):
+    """The argument as the SQL takes it; TypeError or ValueError for one it would not."""
     if kind is list:
         return [int(x) for x in arg]
     if kind is int:
-        return int(arg)
+        if isinstance(arg, bool) or not isinstance(arg, int):
+            raise TypeError("not an int")
+        return arg
     if kind is dt.datetime:
         if not isinstance(arg, dt.datetime) or arg.tzinfo is None:
-            raise TypeError("A Compiled datetime argument is an aware datetime.")
+            raise TypeError("not an aware datetime")
         return arg
     if isinstance(arg, dt.datetime) or not isinstance(arg, dt.date):
-        raise TypeError("A Compiled date argument is a date.")
+        raise TypeError("not a date")
     return arg
 
 
@@ -83,13 +97,20 @@ class Compiled:
     def __call__(self, *args, using="default"):
         if len(args) != len(self.kinds):
             raise TypeError(f"{self.build.__name__} takes {len(self.kinds)} arguments.")
-        values = [_value(kind, arg) for kind, arg in zip(self.kinds, args, strict=True)]
+        # A list argument may come as any iterable (a set, a generator): read it once.
+        args = [list(a) if kind is list else a for kind, a in zip(self.kinds, args, strict=True)]
+        try:
+            values = [_value(kind, arg) for kind, arg in zip(self.kinds, args, strict=True)]
+        except (TypeError, ValueError):
+            values = None  # None, a naive time, ...: what the ORM makes of it
         connection = connections[using]
         plan = self._plans.get(using, False)
         if plan is False:
             plan = self._plans[using] = self._plan(using, connection)
-        if plan is None or any(
-            kind is list and not v for kind, v in zip(self.kinds, values, strict=True)
+        if (
+            plan is None
+            or values is None
+            or any(kind is list and not v for kind, v in zip(self.kinds, values, strict=True))
         ):
             return list(self.build(*args).using(using))
         sql, params, slots, shaped = plan
@@ -103,12 +124,25 @@ class Compiled:
     def _plan(self, using, connection):
         if connection.vendor != "postgresql":
             return None
-        markers = [_marker(kind, i) for i, kind in enumerate(self.kinds)]
-        try:
-            queryset = self.build(*markers).using(using)
-            compiler = queryset.query.get_compiler(using)
-            sql, params = compiler.as_sql()
-        except Exception:  # noqa: BLE001 (a marker the query cannot take: the ORM runs it as built)
+        odd, ordinary = _markers(self.kinds, _ODD), _markers(self.kinds, _ORDINARY)
+        first, second = self._compiled(using, odd), self._compiled(using, ordinary)
+        if first is None or second is None:
+            return None
+        (queryset, compiler, sql, params), (_, _, other_sql, other_params) = first, second
+        slots = _slots(params, odd)
+        if (
+            sql != other_sql
+            or slots is None
+            or slots != _slots(other_params, ordinary)
+            or len(params) != len(other_params)
+        ):
+            return None
+        used = {position for position, _ in slots}
+        if any(
+            params[p] != other_params[p] or type(params[p]) is not type(other_params[p])
+            for p in range(len(params))
+            if p not in used
+        ):
             return None
         shape = queryset._iterable_class
         if shape not in SHAPES:
@@ -119,19 +153,28 @@ class Compiled:
         shaped = _shaper(queryset, compiler.col_count)
         if shaped is None:
             return None
-        slots = []
-        for index, wanted in enumerate(markers):
-            found = [p for p, value in enumerate(params) if _same(value, wanted)]
-            if not found:
-                return None
-            slots.extend((position, index) for position in found)
-        # No other parameter may carry a marker in another form (a list's marker spread out
-        # as a scalar, say): the query would then not run with the caller's values.
-        used = {p for p, _ in slots}
-        for p, value in enumerate(params):
-            if p not in used and any(_holds(value, m) for m in markers):
-                return None
         return sql, tuple(params), slots, shaped
+
+    def _compiled(self, using, markers):
+        try:
+            queryset = self.build(*markers).using(using)
+            compiler = queryset.query.get_compiler(using)
+            sql, params = compiler.as_sql()
+        except Exception:  # noqa: BLE001 (a marker the query cannot take: the ORM runs it as built)
+            return None
+        return queryset, compiler, sql, params
+
+
+def _slots(params, markers):
+    """[(position, argument index)] of every parameter that is a marker, or None when a marker
+    is not found."""
+    slots = []
+    for index, wanted in enumerate(markers):
+        found = [p for p, value in enumerate(params) if _same(value, wanted)]
+        if not found:
+            return None
+        slots.extend((position, index) for position in found)
+    return sorted(slots)
 
 
 def _shaper(queryset, width):
@@ -157,12 +200,4 @@ def _shaper(queryset, width):
 
 
 def _same(value, wanted):
-    if isinstance(wanted, list):
-        return isinstance(value, list | tuple) and list(value) == wanted
     return type(value) is type(wanted) and value == wanted
-
-
-def _holds(value, marker):
-    if isinstance(value, list | tuple):
-        return any(_holds(v, marker) for v in value)
-    return value == marker

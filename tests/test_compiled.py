@@ -162,3 +162,54 @@ def test_the_agendas_reads_are_compiled_and_answer_as_their_orm_form(cast, quart
             answers.append(_rows(answer))
         assert answers[0], compiled.build
         assert answers[0] != answers[1], compiled.build
+
+
+def _estimated(build, points):
+    fr = build.escalated()
+    build.estimate(fr, points)
+    return fr
+
+
+def test_a_condition_django_writes_away_for_an_odd_marker_is_refused(cast, build):
+    """An estimate is an IntegerField: for a value beyond its range Django drops the
+    condition (or the OR branch, or the union's part) from the SQL. Compiled with an odd
+    marker alone, the query would then forget the estimate whatever value it is given."""
+    for points in (3, 5):
+        _estimated(build, points)
+    queries = [
+        lambda n: FeatureRequest.objects.filter(author_id=n, estimate__gte=n),
+        lambda n: FeatureRequest.objects.filter(Q(author_id=n) | Q(estimate=n)),
+        lambda n: FeatureRequest.objects.filter(author_id=n).union(
+            FeatureRequest.objects.filter(estimate=n)
+        ),
+    ]
+    for query in queries:
+        compiled = Compiled(lambda n, query=query: query(n).values_list("pk", flat=True), int)
+        for n in (cast.rep.pk, 5):
+            assert sorted(compiled(n)) == sorted(query(n).values_list("pk", flat=True))
+        assert compiled._plans["default"] is None
+
+
+def test_a_value_computed_from_an_argument_is_refused(cast, build):
+    """`since - 1 day` is worked out once with the marker; the SQL would keep that value."""
+    build.escalated()
+    events = Compiled(
+        lambda since: AuditEvent.objects.filter(
+            created_at__gte=since - dt.timedelta(days=1), created_at__lte=since
+        ).values_list("pk", flat=True),
+        dt.datetime,
+    )
+    now = timezone.now()
+    assert sorted(events(now)) == sorted(AuditEvent.objects.values_list("pk", flat=True))
+    assert events(now - dt.timedelta(days=3)) == []
+    assert events._plans["default"] is None
+
+
+def test_arguments_it_does_not_take_are_answered_by_the_orm(data):
+    """A generator of ids, a None, a naive time: what the ORM makes of each, not an error."""
+    rows = views._ranked_rows_of(pk for pk in data["first"])
+    assert sorted(row["id"] for row in rows) == sorted(data["first"])
+    assert services._queue_order(None) == []
+    naive = dt.datetime(2030, 1, 1)  # noqa: DTZ001 (the point of the test)
+    with pytest.warns(RuntimeWarning):  # Django's own warning for a naive time
+        assert meetings._agenda_changes(naive, naive) == []
